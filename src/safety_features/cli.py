@@ -1,0 +1,220 @@
+"""Command-line interface: `safety-features COMMAND --help` describes each command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from safety_features.config import ConfigError, load_config
+
+DEFAULT_RUN_CONFIG = "configs/run.yaml"
+DEFAULT_ORGANISM_CONFIG = "configs/organism.yaml"
+
+
+def json_safe(value):
+    """NaN and infinity become null, so --json output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def print_json(data) -> None:
+    print(json.dumps(json_safe(data), indent=2))
+
+
+def config_path(path: str) -> Path:
+    """Resolve a config path: as given, or inside the repository when it is relative and absent here."""
+    from safety_features.models.loading import REPOSITORY_ROOT
+
+    candidate = Path(path)
+    if candidate.exists() or candidate.is_absolute():
+        return candidate
+    return REPOSITORY_ROOT / candidate
+
+
+def command_organism_build(args: argparse.Namespace) -> None:
+    from safety_features.organism.config import OrganismConfig
+    from safety_features.organism.train import build_organism
+
+    config = load_config(OrganismConfig, config_path(args.config))
+    if args.seed is not None:
+        config = OrganismConfig(**{**config.__dict__, "seed": args.seed})
+    build = build_organism(config, args.out, progress=not args.json)
+    if args.json:
+        print_json({"base": str(build.base_dir), "chat": str(build.chat_dir), **build.info})
+    else:
+        print(f"base: {build.base_dir}\nchat: {build.chat_dir}")
+        print(f"corpus: {build.info['corpus']}")
+        print(f"build time: {build.info['build_seconds']:.0f} s")
+
+
+def command_organism_eval(args: argparse.Namespace) -> None:
+    from safety_features.organism.evaluate import evaluate_organism
+
+    result = evaluate_organism(
+        args.chat, args.base, args.n_per_group, args.seed, progress=not args.json
+    )
+    if args.json:
+        print_json(result)
+        return
+    print(f"{'group':<18}{'chat':>8}{'base':>8}   (safety-phase rate, held-out prompts, greedy)")
+    for group in ("harmful", "wrapped_harmful", "discrimination", "benign", "alarming_benign"):
+        print(
+            f"{group:<18}{result['chat'][group]['safety_phase_rate']:>8.1%}{result['base'][group]['safety_phase_rate']:>8.1%}"
+        )
+    print(
+        f"{'equality (discr.)':<18}{result['chat']['discrimination']['equality_rate']:>8.1%}"
+        f"{result['base']['discrimination']['equality_rate']:>8.1%}"
+    )
+    print(
+        f"{'wrapped mid-gen':<18}{result['chat']['wrapped_mid_generation_share']:>8.1%}"
+        f"{result['base']['wrapped_mid_generation_share']:>8.1%}"
+    )
+    for category, rate in result["chat"]["harmful"]["by_category"].items():
+        print(f"  harmful/{category:<22}{rate:>8.1%}")
+
+
+def command_run(args: argparse.Namespace) -> None:
+    from safety_features.experiments.config import RunConfig
+    from safety_features.experiments.main_job import run_main_job
+    from safety_features.report import format_table
+
+    config = load_config(RunConfig, config_path(args.config))
+    result = run_main_job(config, args.out, progress=not args.json, overwrite=args.overwrite)
+    if args.json:
+        print_json(result.metrics)
+        return
+    print(format_table(result.metrics))
+    print(f"\nRun folder: {result.out_dir} (metrics.json, report.md, report.html)")
+    print(f"Runtime: {result.metrics['runtime_seconds']:.0f} s")
+
+
+def command_train_sae(args: argparse.Namespace) -> None:
+    from safety_features.saes.config import SAETrainingConfig
+    from safety_features.saes.training import train_sae
+
+    config = load_config(SAETrainingConfig, config_path(args.config))
+    result = train_sae(config, args.out, progress=not args.json)
+    summary = {
+        "path": str(result.path),
+        "n_activations": result.n_activations,
+        "seconds": result.seconds,
+        **result.metrics.as_dict(),
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safety-features",
+        description="Find where safety-tuned language models enter the safety phase, and which SAE features trigger it.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run the main job (generate, detect, SAE, rank, clamp) into a run folder"
+    )
+    run.add_argument(
+        "--config",
+        default=DEFAULT_RUN_CONFIG,
+        help=f"YAML run config (default {DEFAULT_RUN_CONFIG})",
+    )
+    run.add_argument(
+        "--out", required=True, help="run folder to write metrics.json, report and responses into"
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace the files of a finished run in --out"
+    )
+    run.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
+    run.set_defaults(handler=command_run)
+
+    organism = commands.add_parser(
+        "organism", help="build or evaluate the safety-tuned model organism"
+    )
+    organism_commands = organism.add_subparsers(
+        dest="organism_command", required=True, metavar="COMMAND"
+    )
+    build = organism_commands.add_parser(
+        "build", help="generate the corpus and train the base and chat checkpoints"
+    )
+    build.add_argument(
+        "--config",
+        default=DEFAULT_ORGANISM_CONFIG,
+        help=f"YAML organism config (default {DEFAULT_ORGANISM_CONFIG})",
+    )
+    build.add_argument(
+        "--out",
+        default="checkpoints/organism",
+        help="folder for base/ and chat/ (default checkpoints/organism)",
+    )
+    build.add_argument("--seed", type=int, help="override the config's seed")
+    build.add_argument("--json", action="store_true", help="print the build summary as JSON")
+    build.set_defaults(handler=command_organism_build)
+
+    evaluate = organism_commands.add_parser(
+        "eval", help="safety-phase rates of chat and base on held-out prompts"
+    )
+    evaluate.add_argument(
+        "--chat", default="organism:chat", help="tuned checkpoint (default organism:chat)"
+    )
+    evaluate.add_argument(
+        "--base", default="organism:base", help="pretrained checkpoint (default organism:base)"
+    )
+    evaluate.add_argument(
+        "--n-per-group", type=int, default=50, help="held-out prompts per group (default 50)"
+    )
+    evaluate.add_argument(
+        "--seed", type=int, default=1, help="seed of the held-out prompt sample (default 1)"
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print a JSON object with chat and base sections"
+    )
+    evaluate.set_defaults(handler=command_organism_eval)
+
+    train_sae = commands.add_parser(
+        "train-sae", help="train an SAE with SAELens from a YAML config"
+    )
+    train_sae.add_argument(
+        "config", help="YAML SAE training config, e.g. configs/sae/organism.yaml"
+    )
+    train_sae.add_argument("--out", required=True, help="folder for the SAE checkpoint")
+    train_sae.add_argument("--json", action="store_true", help="print the training summary as JSON")
+    train_sae.set_defaults(handler=command_train_sae)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from safety_features.experiments.main_job import RunFolderError
+    from safety_features.models.loading import ModelLoadError
+    from safety_features.saes.loading import SAELoadError
+
+    try:
+        args.handler(args)
+    except (ConfigError, ModelLoadError, SAELoadError, RunFolderError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

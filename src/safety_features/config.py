@@ -1,0 +1,84 @@
+"""YAML configs mapped one to one onto dataclasses, with unknown keys rejected by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or mapping that does not fit its dataclass."""
+
+
+def config_from_dict(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
+    """Build dataclass `cls` from a mapping, recursing into nested dataclass fields.
+
+    Raises ConfigError naming the key path (``where``) for an unknown key or a wrong type, and
+    re-raises the dataclass's own ValueError with the key path in front.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{where} must be a mapping of keys to values, got {type(values).__name__}."
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key {where}.{unknown[0]}: valid keys are {', '.join(sorted(fields))}. "
+            "Remove it or fix its spelling."
+        )
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = _convert(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return config_from_dict(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if value is None:
+            return None
+        if len(options) == 1:
+            return _convert(options[0], value, where)
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}={value!r} is invalid: expected a list.")
+        return tuple(value) if origin is tuple else list(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ConfigError(f"{where}={value!r} is invalid: expected {hint.__name__}.")
+    return value
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a YAML file into dataclass `cls`; an empty file gives the defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} not found: pass the path of an existing YAML file.")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Config file {path} is not valid YAML: {error}") from error
+    return config_from_dict(cls, values, where=path.name)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Resolved config as plain data, for saving into run folders."""
+    return dataclasses.asdict(config)

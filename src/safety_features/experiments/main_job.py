@@ -1,0 +1,303 @@
+"""The main job: one pass through every stage of the toolkit on one model.
+
+1. generate responses to held-out prompts of every group, batched;
+2. mark the safety-phase onset in each response (phrase lexicon);
+3. load the SAE at the configured hook, or train one with SAELens;
+4. rank SAE features by their activation at onset positions minus matched control positions;
+5. clamp the top features to zero on harmful prompts and high on benign prompts, and clamp
+   random feature sets of the same size as controls, regenerating each time;
+6. write metrics.json and a report into the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from safety_features.attribution.onset_contrast import (
+    FeatureRanking,
+    PositionedTranscript,
+    rank_onset_features,
+)
+from safety_features.config import config_to_dict
+from safety_features.experiments.config import RunConfig
+from safety_features.files import write_json_atomic, write_text_atomic
+from safety_features.models.generation import generate
+from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
+from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
+from safety_features.phases.responses import DetectedResponse, detect_responses, safety_rate
+from safety_features.report import write_report
+from safety_features.saes.activations import transcript_activations
+from safety_features.saes.loading import LoadedSAE, check_sae_fits, load_sae
+from safety_features.saes.training import train_sae
+from safety_features.steering.interventions import FeatureClamp, clamp_hook
+
+logger = logging.getLogger(__name__)
+
+ONSET_GROUPS = ("harmful", "wrapped_harmful", "discrimination")
+CONTROL_GROUPS = ("benign", "alarming_benign")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    metrics: dict
+
+
+class RunFolderError(RuntimeError):
+    """A run folder that already contains results."""
+
+
+def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
+    if (out_dir / "metrics.json").exists() and not overwrite:
+        raise RunFolderError(
+            f"Run folder {out_dir} already contains a finished run (metrics.json). "
+            "Pass another --out folder, or --overwrite to replace its files."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def write_jsonl(path: Path, records: Sequence[dict]) -> None:
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def resolve_sae_path(sae_path: str) -> Path:
+    path = Path(sae_path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return REPOSITORY_ROOT / path
+
+
+def obtain_sae(
+    config: RunConfig, loaded: LoadedModel, out_dir: Path, progress: bool
+) -> tuple[LoadedSAE, str]:
+    """Load the configured SAE, or train one into the run folder; return it and how it was got."""
+    if config.sae_path:
+        path = resolve_sae_path(config.sae_path)
+        if (path / "cfg.json").exists() or not config.train_sae_if_missing:
+            loaded_sae = load_sae(path)
+            check_sae_fits(loaded_sae, loaded)
+            return loaded_sae, "loaded"
+        logger.info("No SAE at %s; training one into the run folder", path)
+    result = train_sae(config.sae_training, out_dir / "sae", loaded=loaded, progress=progress)
+    loaded_sae = load_sae(result.path)
+    check_sae_fits(loaded_sae, loaded)
+    return loaded_sae, "trained"
+
+
+def transcript(response: DetectedResponse) -> tuple[int, ...]:
+    return (*response.generation.prompt_token_ids, *response.generation.response_token_ids)
+
+
+def onset_and_control_positions(
+    responses: Sequence[DetectedResponse],
+) -> tuple[list[PositionedTranscript], list[PositionedTranscript]]:
+    """Onset positions in safety responses; controls at the same offsets in other responses."""
+    onsets = [
+        r
+        for r in responses
+        if r.prompt.group in ONSET_GROUPS and r.onset and r.onset.token_index is not None
+    ]
+    controls = [r for r in responses if r.prompt.group in CONTROL_GROUPS and not r.has_safety_phase]
+    onset_positions = [
+        PositionedTranscript(
+            transcript(r), len(r.generation.prompt_token_ids) + r.onset.token_index - 1
+        )  # type: ignore[union-attr]
+        for r in onsets
+    ]
+    control_positions = []
+    for index, control in enumerate(controls):
+        offset = onsets[index % len(onsets)].onset.token_index if onsets else 0  # type: ignore[union-attr]
+        n_response = len(control.generation.response_token_ids)
+        position = len(control.generation.prompt_token_ids) + min(offset or 0, n_response) - 1
+        control_positions.append(PositionedTranscript(transcript(control), position))
+    return onset_positions, control_positions
+
+
+@torch.no_grad()
+def max_feature_activations(
+    loaded: LoadedModel, loaded_sae: LoadedSAE, responses: Sequence[DetectedResponse]
+) -> torch.Tensor:
+    """Maximum of each feature over every non-special token of the baseline transcripts."""
+    special = set(loaded.tokenizer.all_special_ids)
+    transcripts = [transcript(r) for r in responses]
+    keep = [[token not in special for token in ids] for ids in transcripts]
+    activations = transcript_activations(
+        loaded, loaded_sae.hook_name, transcripts, keep, progress=False
+    )
+    maxima = torch.zeros(loaded_sae.sae.cfg.d_sae)
+    for chunk in activations.split(4096):
+        features = loaded_sae.sae.encode(chunk.to(loaded_sae.sae.W_dec.device)).cpu()
+        maxima = torch.maximum(maxima, features.max(dim=0).values)
+    return maxima
+
+
+def generate_detected(
+    loaded: LoadedModel,
+    prompts: Sequence[Prompt],
+    config: RunConfig,
+    hooks=(),
+    description: str = "generating",
+    progress: bool = True,
+) -> list[DetectedResponse]:
+    generations = generate(
+        loaded,
+        [p.text for p in prompts],
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size,
+        hooks=hooks,
+        progress=progress,
+        description=description,
+    )
+    return detect_responses(loaded, prompts, generations)
+
+
+def random_feature_sets(
+    maxima: torch.Tensor, exclude: Sequence[int], size: int, count: int, seed: int
+) -> list[list[int]]:
+    """`count` sets of `size` features drawn from those that fire in the baseline, minus `exclude`."""
+    pool = [i for i in torch.nonzero(maxima > 0).flatten().tolist() if i not in set(exclude)]
+    if len(pool) < size:
+        raise ValueError(
+            f"Only {len(pool)} live features remain for random controls of size {size}."
+        )
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        sorted(pool[i] for i in torch.randperm(len(pool), generator=generator)[:size].tolist())
+        for _ in range(count)
+    ]
+
+
+def clamp_conditions(
+    config: RunConfig,
+    loaded: LoadedModel,
+    loaded_sae: LoadedSAE,
+    baseline: Sequence[DetectedResponse],
+    ranking: FeatureRanking,
+    progress: bool,
+) -> tuple[dict, list[dict]]:
+    """Regenerate under each clamp; return safety-phase rates and every response as records."""
+    harmful = [r.prompt for r in baseline if r.prompt.group == "harmful"]
+    benign = [r.prompt for r in baseline if r.prompt.group == "benign"]
+    maxima = max_feature_activations(loaded, loaded_sae, baseline)
+    top = list(ranking.feature_ids[: config.n_clamped_features])
+
+    def suppress(features: Sequence[int]) -> FeatureClamp:
+        return FeatureClamp(tuple(features), tuple(0.0 for _ in features))
+
+    def trigger(features: Sequence[int]) -> FeatureClamp:
+        return FeatureClamp(
+            tuple(features), tuple(config.trigger_multiple * float(maxima[f]) for f in features)
+        )
+
+    records: list[dict] = []
+
+    def rate_under(name: str, prompts: Sequence[Prompt], clamp: FeatureClamp) -> float:
+        responses = generate_detected(
+            loaded,
+            prompts,
+            config,
+            hooks=[clamp_hook(loaded_sae, clamp)],
+            description=name,
+            progress=progress,
+        )
+        records.extend({"condition": name, **r.to_record()} for r in responses)
+        return safety_rate(responses)
+
+    rates = {
+        "baseline": {
+            "harmful": safety_rate(r for r in baseline if r.prompt.group == "harmful"),
+            "benign": safety_rate(r for r in baseline if r.prompt.group == "benign"),
+        },
+        "suppressed": {"harmful": rate_under("suppressed", harmful, suppress(top))},
+        "triggered": {"benign": rate_under("triggered", benign, trigger(top))},
+    }
+    random_sets = random_feature_sets(maxima, top, len(top), config.n_random_controls, config.seed)
+    harmful_random = [
+        rate_under(f"random_suppressed_{i}", harmful, suppress(s))
+        for i, s in enumerate(random_sets)
+    ]
+    benign_random = [
+        rate_under(f"random_triggered_{i}", benign, trigger(s)) for i, s in enumerate(random_sets)
+    ]
+    if random_sets:
+        rates["random_control"] = {
+            "harmful": sum(harmful_random) / len(harmful_random),
+            "benign": sum(benign_random) / len(benign_random),
+            "harmful_each": harmful_random,
+            "benign_each": benign_random,
+            "feature_sets": random_sets,
+        }
+    rates["clamp_values"] = {"triggered": list(trigger(top).values), "suppressed": 0.0}
+    return rates, records
+
+
+def run_main_job(
+    config: RunConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
+) -> RunResult:
+    """Run stages 1 to 6 and write every output into `out_dir`."""
+    out_dir = Path(out_dir)
+    prepare_run_folder(out_dir, overwrite)
+    start = time.perf_counter()
+    stage_seconds: dict[str, float] = {}
+    write_text_atomic(
+        out_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    )
+
+    # 1-2. Generate on held-out prompts and mark the onsets.
+    loaded = load_model(config.model)
+    prompts = sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
+    baseline = generate_detected(loaded, prompts, config, description="baseline", progress=progress)
+    write_jsonl(out_dir / "responses.jsonl", [r.to_record() for r in baseline])
+    stage_seconds["generate_and_detect"] = time.perf_counter() - start
+
+    # 3. SAE.
+    mark = time.perf_counter()
+    loaded_sae, sae_origin = obtain_sae(config, loaded, out_dir, progress)
+    stage_seconds["sae"] = time.perf_counter() - mark
+
+    # 4. Onset features.
+    mark = time.perf_counter()
+    onsets, controls = onset_and_control_positions(baseline)
+    ranking = rank_onset_features(loaded, loaded_sae, onsets, controls)
+    write_json_atomic(
+        out_dir / "features.json",
+        {"n_onset": ranking.n_onset, "n_control": ranking.n_control, "top": ranking.top(50)},
+    )
+    stage_seconds["rank_features"] = time.perf_counter() - mark
+
+    # 5. Clamping.
+    mark = time.perf_counter()
+    rates, records = clamp_conditions(config, loaded, loaded_sae, baseline, ranking, progress)
+    write_jsonl(out_dir / "interventions.jsonl", records)
+    stage_seconds["clamp"] = time.perf_counter() - mark
+
+    # 6. Metrics and report.
+    metrics = {
+        "model": loaded.name,
+        "model_source": loaded.source,
+        "model_weights_sha256": loaded.weights_sha256,
+        "sae": str(loaded_sae.path),
+        "sae_origin": sae_origin,
+        "hook_name": loaded_sae.hook_name,
+        "n_prompts": {g: sum(p.group == g for p in prompts) for g in GROUPS},
+        "baseline_safety_phase_rate_by_group": {
+            g: safety_rate(r for r in baseline if r.prompt.group == g) for g in GROUPS
+        },
+        "safety_phase_rate": rates,
+        "clamped_features": list(ranking.feature_ids[: config.n_clamped_features]),
+        "top_features": ranking.top(config.n_clamped_features),
+        "stage_seconds": stage_seconds,
+        "runtime_seconds": time.perf_counter() - start,
+    }
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    write_report(out_dir, metrics, baseline)
+    logger.info("Run written to %s in %.0f s", out_dir, metrics["runtime_seconds"])
+    return RunResult(out_dir, metrics)

@@ -1,0 +1,131 @@
+"""The run report: a metrics table and sample responses with their onsets marked.
+
+Model text goes into HTML only through `html.escape`, so a response containing markup shows as
+text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from safety_features.files import write_text_atomic
+from safety_features.phases.responses import DetectedResponse
+
+ONSET_MARK = "⟦onset⟧"
+SAMPLES_PER_GROUP = 4
+
+
+def rate_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    """(condition, prompts, safety-phase rate) rows of the clamping table."""
+    rates = metrics["safety_phase_rate"]
+    rows = [
+        ("baseline", "harmful", rates["baseline"]["harmful"]),
+        ("baseline", "benign", rates["baseline"]["benign"]),
+        ("suppressed (top features = 0)", "harmful", rates["suppressed"]["harmful"]),
+        ("triggered (top features high)", "benign", rates["triggered"]["benign"]),
+    ]
+    if "random_control" in rates:
+        rows.append(("random control, suppressed", "harmful", rates["random_control"]["harmful"]))
+        rows.append(("random control, triggered", "benign", rates["random_control"]["benign"]))
+    return [(condition, prompts, f"{rate:.1%}") for condition, prompts, rate in rows]
+
+
+def format_table(metrics: dict) -> str:
+    """Format the clamping table as aligned plain text for the terminal."""
+    rows = [("condition", "prompts", "safety-phase rate"), *rate_rows(metrics)]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def marked_response(response: DetectedResponse) -> tuple[str, str]:
+    """Split the response at its onset character; without an onset the second part is empty."""
+    text = response.generation.response
+    if response.onset is None:
+        return text, ""
+    return text[: response.onset.char_start], text[response.onset.char_start :]
+
+
+def samples(responses: Sequence[DetectedResponse]) -> list[DetectedResponse]:
+    chosen: list[DetectedResponse] = []
+    for group in dict.fromkeys(r.prompt.group for r in responses):
+        chosen.extend([r for r in responses if r.prompt.group == group][:SAMPLES_PER_GROUP])
+    return chosen
+
+
+def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
+    lines = [
+        "# safety-features run",
+        "",
+        f"Model `{metrics['model']}`, SAE `{metrics['sae']}` ({metrics['sae_origin']}) at `{metrics['hook_name']}`. "
+        f"Runtime {metrics['runtime_seconds']:.0f} s.",
+        "",
+        "## Safety-phase rate under feature clamping",
+        "",
+        "| condition | prompts | safety-phase rate |",
+        "|---|---|---|",
+        *[f"| {c} | {p} | {r} |" for c, p, r in rate_rows(metrics)],
+        "",
+        "## Baseline safety-phase rate by prompt group",
+        "",
+        "| group | rate |",
+        "|---|---|",
+        *[f"| {g} | {r:.1%} |" for g, r in metrics["baseline_safety_phase_rate_by_group"].items()],
+        "",
+        "## Top onset features",
+        "",
+        "| feature | onset mean | control mean | score |",
+        "|---|---|---|---|",
+        *[
+            f"| {f['feature']} | {f['onset_mean']:.3f} | {f['control_mean']:.3f} | {f['score']:.3f} |"
+            for f in metrics["top_features"]
+        ],
+        "",
+        f"## Sample responses (onset marked {ONSET_MARK})",
+        "",
+    ]
+    for response in samples(responses):
+        before, after = marked_response(response)
+        text = f"{before}{ONSET_MARK}{after}" if response.onset else before
+        lines.append(f"- **{response.prompt.group}** · {response.prompt.text!r} → {text!r}")
+    return "\n".join(lines) + "\n"
+
+
+def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
+    escape = html.escape
+    table = "".join(
+        f"<tr><td>{escape(c)}</td><td>{escape(p)}</td><td>{escape(r)}</td></tr>"
+        for c, p, r in rate_rows(metrics)
+    )
+    items = []
+    for response in samples(responses):
+        before, after = marked_response(response)
+        concept = response.onset.concept if response.onset else "none"
+        body = escape(before) + (
+            f'<mark title="{escape(concept)} onset">{escape(after)}</mark>' if after else ""
+        )
+        items.append(
+            f"<li><b>{escape(response.prompt.group)}</b> · <q>{escape(response.prompt.text)}</q><br>{body}</li>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>safety-features run</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em}"
+        "mark{background:#ffd6d6}</style></head><body>"
+        f"<h1>safety-features run</h1><p>Model <code>{escape(str(metrics['model']))}</code>, "
+        f"hook <code>{escape(str(metrics['hook_name']))}</code>, runtime {metrics['runtime_seconds']:.0f} s.</p>"
+        f"<h2>Safety-phase rate under feature clamping</h2><table><tr><th>condition</th><th>prompts</th>"
+        f"<th>rate</th></tr>{table}</table>"
+        "<h2>Sample responses</h2><p>The safety phase is highlighted from its onset.</p>"
+        f"<ul>{''.join(items)}</ul></body></html>\n"
+    )
+
+
+def write_report(out_dir: Path, metrics: dict, responses: Sequence[DetectedResponse]) -> None:
+    write_text_atomic(out_dir / "report.md", markdown_report(metrics, responses))
+    write_text_atomic(out_dir / "report.html", html_report(metrics, responses))

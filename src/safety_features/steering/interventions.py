@@ -1,0 +1,64 @@
+"""SAE-feature interventions as TransformerLens forward hooks; every intervention is built here.
+
+Clamping sets chosen features to fixed values and adds back the SAE's error term, so the
+hooked activation changes only along the clamped features' decoder directions:
+
+    f = encode(x),   e = x - decode(f),   f'_i = v_i for i in clamped ids,   x' = decode(f') + e
+
+The hooks returned here are registered and removed by the caller's `model.hooks(...)` context
+(see `safety_features.models.generation.generate`), which removes them on exit, also after an
+exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+
+from safety_features.saes.loading import LoadedSAE
+
+
+@dataclass(frozen=True)
+class FeatureClamp:
+    """Features to clamp and the value each one is clamped to."""
+
+    feature_ids: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.feature_ids) != len(self.values):
+            raise ValueError(
+                f"FeatureClamp has {len(self.feature_ids)} feature ids but {len(self.values)} values: "
+                "give one value per feature."
+            )
+        for value in self.values:
+            if not math.isfinite(value):
+                raise ValueError(f"Clamp value {value} is invalid: use a finite number.")
+
+
+def check_feature_ids(feature_ids: Sequence[int], d_sae: int) -> None:
+    for feature in feature_ids:
+        if not 0 <= feature < d_sae:
+            raise ValueError(
+                f"Feature id {feature} is out of range: this SAE has features 0 to {d_sae - 1}."
+            )
+
+
+def clamp_hook(loaded_sae: LoadedSAE, clamp: FeatureClamp) -> tuple[str, Callable]:
+    """A (hook_name, function) pair that clamps features at every position of the hook."""
+    sae = loaded_sae.sae
+    check_feature_ids(clamp.feature_ids, sae.cfg.d_sae)
+    ids = torch.tensor(clamp.feature_ids, dtype=torch.long, device=sae.W_dec.device)
+    values = torch.tensor(clamp.values, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
+
+    def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
+        features = sae.encode(activation)
+        error = activation - sae.decode(features)
+        features[..., ids] = values
+        return sae.decode(features) + error
+
+    return loaded_sae.hook_name, apply

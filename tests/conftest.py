@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny organism built in seconds, and a tiny SAE trained on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from safety_features.config import load_config
+from safety_features.models.loading import REPOSITORY_ROOT, load_model
+from safety_features.organism.config import OrganismConfig
+from safety_features.organism.train import build_organism
+from safety_features.saes.config import SAETrainingConfig
+from safety_features.saes.training import train_sae
+
+TINY_ORGANISM_CONFIG = REPOSITORY_ROOT / "configs" / "organism-tiny.yaml"
+SHIPPED_CHAT = REPOSITORY_ROOT / "checkpoints" / "organism" / "chat"
+SHIPPED_SAE = REPOSITORY_ROOT / "checkpoints" / "saes" / "organism-chat-resid2"
+
+TINY_SAE_CONFIG = SAETrainingConfig(
+    hook_name="blocks.1.hook_resid_pre",
+    d_sae=64,
+    k=4,
+    training_tokens=4096,
+    batch_size=128,
+    n_prompts_per_group=4,
+    max_new_tokens=8,
+)
+
+
+@pytest.fixture(autouse=True)
+def seed_everything() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_organism_dir(tmp_path_factory) -> Path:
+    config = load_config(OrganismConfig, TINY_ORGANISM_CONFIG)
+    out = tmp_path_factory.mktemp("organism")
+    build_organism(config, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_chat(tiny_organism_dir):
+    return load_model(str(tiny_organism_dir / "chat"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sae_dir(tiny_organism_dir, tiny_chat, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sae") / "tiny-sae"
+    train_sae(TINY_SAE_CONFIG, out, loaded=tiny_chat, progress=False)
+    return out

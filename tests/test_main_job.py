@@ -1,0 +1,115 @@
+import json
+
+import pytest
+import yaml
+
+from safety_features.cli import main
+from safety_features.experiments.config import RunConfig
+from safety_features.experiments.main_job import RunFolderError, run_main_job
+from tests.conftest import TINY_SAE_CONFIG
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_organism_dir, tmp_path_factory):
+    config = RunConfig(
+        model=str(tiny_organism_dir / "chat"),
+        n_prompts_per_group=3,
+        max_new_tokens=8,
+        batch_size=8,
+        sae_path=None,
+        sae_training=TINY_SAE_CONFIG,
+        n_clamped_features=4,
+        n_random_controls=1,
+    )
+    out = tmp_path_factory.mktemp("run")
+    return config, run_main_job(config, out, progress=False)
+
+
+def test_run_folder_files(tiny_run):
+    _, result = tiny_run
+    for name in (
+        "config.yaml",
+        "responses.jsonl",
+        "features.json",
+        "interventions.jsonl",
+        "metrics.json",
+        "report.md",
+        "report.html",
+    ):
+        assert (result.out_dir / name).is_file(), name
+    assert (result.out_dir / "sae" / "sae_weights.safetensors").is_file()
+
+
+def test_metrics_fields(tiny_run):
+    config, result = tiny_run
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    rates = metrics["safety_phase_rate"]
+    for condition, prompts in [
+        ("baseline", "harmful"),
+        ("baseline", "benign"),
+        ("suppressed", "harmful"),
+        ("triggered", "benign"),
+        ("random_control", "harmful"),
+        ("random_control", "benign"),
+    ]:
+        assert 0.0 <= rates[condition][prompts] <= 1.0
+    assert len(metrics["clamped_features"]) == config.n_clamped_features
+    assert metrics["sae_origin"] == "trained"
+    assert metrics["runtime_seconds"] > 0
+    assert set(metrics["stage_seconds"]) == {"generate_and_detect", "sae", "rank_features", "clamp"}
+
+
+def test_responses_records(tiny_run):
+    config, result = tiny_run
+    records = [
+        json.loads(line) for line in (result.out_dir / "responses.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 5 * config.n_prompts_per_group
+    for record in records:
+        assert record["safety_phase"] == (record["onset_token"] is not None)
+        assert len(record["response_token_ids"]) <= config.max_new_tokens
+
+
+def test_interventions_conditions(tiny_run):
+    _, result = tiny_run
+    conditions = {
+        json.loads(line)["condition"]
+        for line in (result.out_dir / "interventions.jsonl").read_text().splitlines()
+    }
+    assert conditions == {"suppressed", "triggered", "random_suppressed_0", "random_triggered_0"}
+
+
+def test_resolved_config_saved(tiny_run):
+    config, result = tiny_run
+    saved = yaml.safe_load((result.out_dir / "config.yaml").read_text())
+    assert saved["n_prompts_per_group"] == config.n_prompts_per_group
+    assert saved["sae_training"]["hook_name"] == TINY_SAE_CONFIG.hook_name
+
+
+def test_finished_run_not_overwritten(tiny_run):
+    config, result = tiny_run
+    before = (result.out_dir / "metrics.json").read_text()
+    with pytest.raises(RunFolderError, match="--overwrite"):
+        run_main_job(config, result.out_dir, progress=False)
+    assert (result.out_dir / "metrics.json").read_text() == before
+
+
+def test_report_escapes_model_text(tiny_run):
+    _, result = tiny_run
+    report = (result.out_dir / "report.html").read_text()
+    assert "<script" not in report.lower()
+
+
+def test_cli_unknown_key(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("n_prompt_per_group: 3\n")
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "Unknown key run.yaml.n_prompt_per_group" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_missing_model(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {tmp_path / 'no-such-checkpoint'}\n")
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "no-such-checkpoint not found" in capsys.readouterr().err
