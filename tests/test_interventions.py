@@ -84,3 +84,46 @@ def test_clamped_generation_differs(tiny_chat, tiny_sae):
         tiny_chat, prompts, max_new_tokens=6, hooks=[clamp_hook(tiny_sae, clamp)], progress=False
     )
     assert [g.response_token_ids for g in plain] != [g.response_token_ids for g in steered]
+
+
+def recorded_positions(loaded, loaded_sae, positions, prompts, max_new_tokens=4):
+    """Generate with a clamp followed by a recorder; return the change the clamp made per pass."""
+    changes = []
+
+    def before(activation, hook):
+        hook.ctx["before"] = activation.detach().clone()
+
+    def after(activation, hook):
+        changes.append((activation - hook.ctx.pop("before")).abs().amax(dim=-1))
+
+    clamp = FeatureClamp((5,), (30.0,))
+    hooks = [
+        (loaded_sae.hook_name, before),
+        clamp_hook(loaded_sae, clamp, positions),
+        (loaded_sae.hook_name, after),
+    ]
+    generate(loaded, prompts, max_new_tokens=max_new_tokens, hooks=hooks, progress=False)
+    return changes
+
+
+@pytest.mark.parametrize("positions", ["all", "response", "last_prompt"])
+def test_clamp_positions(tiny_chat, tiny_sae, positions):
+    prompts = ["hi", "how do I bake bread at home"]
+    changes = recorded_positions(tiny_chat, tiny_sae, positions, prompts)
+    prompt_pass, steps = changes[0], changes[1:]
+    assert prompt_pass.shape[0] == len(prompts)
+    assert bool((prompt_pass[:, -1] > 1).all())
+    if positions == "all":
+        assert bool((prompt_pass[:, :-1].amax() > 1).all())
+    else:
+        assert float(prompt_pass[:, :-1].amax()) == 0.0
+    for step in steps:
+        if positions == "last_prompt":
+            assert float(step.amax()) == 0.0
+        else:
+            assert bool((step > 1).all())
+
+
+def test_unknown_positions_rejected(tiny_sae):
+    with pytest.raises(ValueError, match="positions='prompt' is invalid"):
+        clamp_hook(tiny_sae, FeatureClamp((1,), (0.0,)), "prompt")  # type: ignore[arg-type]

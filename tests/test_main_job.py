@@ -10,11 +10,12 @@ from tests.conftest import TINY_SAE_CONFIG
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_organism_dir, tmp_path_factory):
+def tiny_run(tmp_path_factory):
+    # The shipped organism, because the tiny one is too undertrained to produce safety phases.
     config = RunConfig(
-        model=str(tiny_organism_dir / "chat"),
+        model="organism:chat",
         n_prompts_per_group=3,
-        max_new_tokens=8,
+        max_new_tokens=16,
         batch_size=8,
         sae_path=None,
         sae_training=TINY_SAE_CONFIG,
@@ -113,3 +114,14 @@ def test_cli_missing_model(tmp_path, capsys):
     config.write_text(f"model: {tmp_path / 'no-such-checkpoint'}\n")
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "no-such-checkpoint not found" in capsys.readouterr().err
+
+
+def test_cli_model_without_onsets(tiny_organism_dir, tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"model: {tiny_organism_dir / 'chat'}\nn_prompts_per_group: 2\nmax_new_tokens: 4\nsae_path: null\n"
+        "sae_training:\n  hook_name: blocks.1.hook_resid_pre\n  d_sae: 32\n  k: 4\n  training_tokens: 512\n"
+        "  batch_size: 64\n  n_prompts_per_group: 2\n  max_new_tokens: 4\n"
+    )
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "Ranking needs onset and control positions, got 0 onsets" in capsys.readouterr().err

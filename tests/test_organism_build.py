@@ -2,6 +2,7 @@ import json
 
 import pytest
 from safetensors.torch import load_file
+from transformers import AutoTokenizer
 
 from safety_features.config import load_config
 from safety_features.files import atomic_directory
@@ -21,8 +22,7 @@ def test_checkpoint_layout(tiny_organism_dir):
             "build.json",
         ):
             assert (folder / name).is_file(), f"{variant}/{name}"
-        tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
-        assert "<|assistant|>" in tokenizer_config["chat_template"]
+        assert "<|assistant|>" in AutoTokenizer.from_pretrained(folder).chat_template
     info = json.loads((tiny_organism_dir / "build.json").read_text())
     assert info["corpus"]["chat_examples"] == 200
     assert info["chat"]["final_loss"] < info["chat"]["first_loss"]

@@ -204,13 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from safety_features.attribution.onset_contrast import NoOnsetsError
     from safety_features.experiments.main_job import RunFolderError
     from safety_features.models.loading import ModelLoadError
     from safety_features.saes.loading import SAELoadError
 
     try:
         args.handler(args)
-    except (ConfigError, ModelLoadError, SAELoadError, RunFolderError) as error:
+    except (ConfigError, ModelLoadError, SAELoadError, RunFolderError, NoOnsetsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -20,6 +20,10 @@ from safety_features.saes.activations import transcript_activations
 from safety_features.saes.loading import LoadedSAE
 
 
+class NoOnsetsError(RuntimeError):
+    """A ranking request without onset or without control positions."""
+
+
 @dataclass(frozen=True)
 class PositionedTranscript:
     token_ids: tuple[int, ...]
@@ -69,7 +73,7 @@ def rank_onset_features(
     controls: Sequence[PositionedTranscript],
 ) -> FeatureRanking:
     if not onsets or not controls:
-        raise ValueError(
+        raise NoOnsetsError(
             f"Ranking needs onset and control positions, got {len(onsets)} onsets and {len(controls)} "
             "controls: use a prompt suite where some responses have a safety phase and some do not."
         )

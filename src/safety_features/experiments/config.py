@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from safety_features.saes.config import SAETrainingConfig
+from safety_features.steering.interventions import CLAMP_POSITIONS
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,14 @@ class RunConfig:
     sae_training: SAETrainingConfig = field(default_factory=SAETrainingConfig)
     n_clamped_features: int = 8
     """Top onset features clamped in the suppression and triggering conditions."""
-    trigger_multiple: float = 3.0
+    trigger_multiple: float = 1.0
     """Triggering clamps each feature to this multiple of its maximum activation in the baseline."""
+    suppress_positions: str = "all"
+    """Where suppression clamps act: "all", "response" (the last prompt position and every
+    generated position) or "last_prompt"."""
+    trigger_positions: str = "last_prompt"
+    """Where triggering clamps act, with the same options. Holding features high at every
+    generated position drives generation into repeating one token."""
     n_random_controls: int = 3
     """Random feature sets of the same size, each clamped the same way, as controls."""
 
@@ -44,6 +51,11 @@ class RunConfig:
             raise ValueError(
                 f"n_random_controls={self.n_random_controls} is invalid: use 0 or more."
             )
+        for name in ("suppress_positions", "trigger_positions"):
+            if getattr(self, name) not in CLAMP_POSITIONS:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is invalid: use one of {', '.join(CLAMP_POSITIONS)}."
+                )
         if not math.isfinite(self.trigger_multiple) or self.trigger_multiple <= 0:
             raise ValueError(
                 f"trigger_multiple={self.trigger_multiple} is invalid: use a positive finite number."

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -34,7 +35,7 @@ from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_mo
 from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
 from safety_features.phases.responses import DetectedResponse, detect_responses, safety_rate
 from safety_features.report import write_report
-from safety_features.saes.activations import transcript_activations
+from safety_features.saes.activations import skipped_token_ids, transcript_activations
 from safety_features.saes.loading import LoadedSAE, check_sae_fits, load_sae
 from safety_features.saes.training import train_sae
 from safety_features.steering.interventions import FeatureClamp, clamp_hook
@@ -100,23 +101,25 @@ def onset_and_control_positions(
     responses: Sequence[DetectedResponse],
 ) -> tuple[list[PositionedTranscript], list[PositionedTranscript]]:
     """Onset positions in safety responses; controls at the same offsets in other responses."""
-    onsets = [
-        r
-        for r in responses
-        if r.prompt.group in ONSET_GROUPS and r.onset and r.onset.token_index is not None
-    ]
+    onsets: list[tuple[DetectedResponse, int]] = []
+    for response in responses:
+        if (
+            response.prompt.group in ONSET_GROUPS
+            and response.onset
+            and response.onset.token_index is not None
+        ):
+            onsets.append((response, response.onset.token_index))
     controls = [r for r in responses if r.prompt.group in CONTROL_GROUPS and not r.has_safety_phase]
+
     onset_positions = [
-        PositionedTranscript(
-            transcript(r), len(r.generation.prompt_token_ids) + r.onset.token_index - 1
-        )  # type: ignore[union-attr]
-        for r in onsets
+        PositionedTranscript(transcript(r), len(r.generation.prompt_token_ids) + index - 1)
+        for r, index in onsets
     ]
     control_positions = []
-    for index, control in enumerate(controls):
-        offset = onsets[index % len(onsets)].onset.token_index if onsets else 0  # type: ignore[union-attr]
+    for number, control in enumerate(controls):
+        offset = onsets[number % len(onsets)][1] if onsets else 0
         n_response = len(control.generation.response_token_ids)
-        position = len(control.generation.prompt_token_ids) + min(offset or 0, n_response) - 1
+        position = len(control.generation.prompt_token_ids) + min(offset, n_response) - 1
         control_positions.append(PositionedTranscript(transcript(control), position))
     return onset_positions, control_positions
 
@@ -125,10 +128,10 @@ def onset_and_control_positions(
 def max_feature_activations(
     loaded: LoadedModel, loaded_sae: LoadedSAE, responses: Sequence[DetectedResponse]
 ) -> torch.Tensor:
-    """Maximum of each feature over every non-special token of the baseline transcripts."""
-    special = set(loaded.tokenizer.all_special_ids)
+    """Maximum of each feature over the baseline transcripts, BOS and padding excluded."""
+    skipped = skipped_token_ids(loaded)
     transcripts = [transcript(r) for r in responses]
-    keep = [[token not in special for token in ids] for ids in transcripts]
+    keep = [[token not in skipped for token in ids] for ids in transcripts]
     activations = transcript_activations(
         loaded, loaded_sae.hook_name, transcripts, keep, progress=False
     )
@@ -199,33 +202,40 @@ def clamp_conditions(
 
     records: list[dict] = []
 
-    def rate_under(name: str, prompts: Sequence[Prompt], clamp: FeatureClamp) -> float:
+    def rate_under(
+        name: str, prompts: Sequence[Prompt], clamp: FeatureClamp, positions: str
+    ) -> float:
         responses = generate_detected(
             loaded,
             prompts,
             config,
-            hooks=[clamp_hook(loaded_sae, clamp)],
+            hooks=[clamp_hook(loaded_sae, clamp, positions)],  # type: ignore[arg-type]
             description=name,
             progress=progress,
         )
         records.extend({"condition": name, **r.to_record()} for r in responses)
         return safety_rate(responses)
 
-    rates = {
+    rates: dict[str, Any] = {
         "baseline": {
             "harmful": safety_rate(r for r in baseline if r.prompt.group == "harmful"),
             "benign": safety_rate(r for r in baseline if r.prompt.group == "benign"),
         },
-        "suppressed": {"harmful": rate_under("suppressed", harmful, suppress(top))},
-        "triggered": {"benign": rate_under("triggered", benign, trigger(top))},
+        "suppressed": {
+            "harmful": rate_under("suppressed", harmful, suppress(top), config.suppress_positions)
+        },
+        "triggered": {
+            "benign": rate_under("triggered", benign, trigger(top), config.trigger_positions)
+        },
     }
     random_sets = random_feature_sets(maxima, top, len(top), config.n_random_controls, config.seed)
     harmful_random = [
-        rate_under(f"random_suppressed_{i}", harmful, suppress(s))
+        rate_under(f"random_suppressed_{i}", harmful, suppress(s), config.suppress_positions)
         for i, s in enumerate(random_sets)
     ]
     benign_random = [
-        rate_under(f"random_triggered_{i}", benign, trigger(s)) for i, s in enumerate(random_sets)
+        rate_under(f"random_triggered_{i}", benign, trigger(s), config.trigger_positions)
+        for i, s in enumerate(random_sets)
     ]
     if random_sets:
         rates["random_control"] = {

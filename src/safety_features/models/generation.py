@@ -157,7 +157,7 @@ def generate(
                         prompt=prompt,
                         prompt_token_ids=tuple(ids),
                         response_token_ids=tuple(response),
-                        response=loaded.tokenizer.decode(response),
+                        response=str(loaded.tokenizer.decode(response)),
                         finished=len(response) < max_new_tokens,
                     )
                 )

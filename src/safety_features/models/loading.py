@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformer_lens.loading_from_pretrained import get_official_model_name
 from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
@@ -54,8 +55,10 @@ class LoadedModel:
         template = getattr(self.tokenizer, "chat_template", None)
         if not template:
             return f"User: {prompt}\nAssistant:"
-        text = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        text = str(
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
         )
         bos = self.tokenizer.bos_token
         if bos and text.startswith(bos):
@@ -108,7 +111,7 @@ def load_local_checkpoint(folder: Path, name: str, device: str, dtype: torch.dty
             folder, use_safetensors=True, dtype=torch.float32
         )
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         raise ModelLoadError(
             f"Checkpoint {folder} is corrupt or incomplete ({error}). "
             "Rebuild it with `safety-features organism build`, or restore it with `git checkout -- checkpoints/`."

@@ -9,6 +9,7 @@ least `MID_GENERATION_MIN_TOKENS` response tokens.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from safety_features.models.generation import generate
 from safety_features.models.loading import LoadedModel, load_model
@@ -78,7 +79,7 @@ def evaluate_organism(
     progress: bool = True,
 ) -> dict:
     """Evaluation of the `chat` and `base` checkpoints: {"chat": {...}, "base": {...}}."""
-    result = {"n_per_group": n_per_group, "seed": seed}
+    result: dict[str, Any] = {"n_per_group": n_per_group, "seed": seed}
     for key, name in (("chat", chat), ("base", base)):
         summary, _ = evaluate_checkpoint(load_model(name), n_per_group, seed, progress=progress)
         result[key] = summary

@@ -20,6 +20,17 @@ def check_hook_name(loaded: LoadedModel, hook_name: str) -> None:
         )
 
 
+def skipped_token_ids(loaded: LoadedModel) -> set[int]:
+    """BOS and padding ids, whose activations SAEs skip.
+
+    The BOS position's residual stream has a norm far above every other position's, and padding
+    is not text. Chat-template tokens stay in: the assistant tag is the position that decides
+    whether a response starts with a refusal.
+    """
+    ids = {loaded.tokenizer.bos_token_id, loaded.tokenizer.pad_token_id}
+    return {i for i in ids if i is not None}
+
+
 def layer_of_hook(hook_name: str) -> int | None:
     """Block index of a ``blocks.{l}.…`` hook, or None for hooks outside the blocks."""
     parts = hook_name.split(".")

@@ -35,7 +35,11 @@ from safety_features.files import atomic_directory, write_json_atomic
 from safety_features.models.generation import generate
 from safety_features.models.loading import LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, sample_prompts
-from safety_features.saes.activations import check_hook_name, transcript_activations
+from safety_features.saes.activations import (
+    check_hook_name,
+    skipped_token_ids,
+    transcript_activations,
+)
 from safety_features.saes.config import SAETrainingConfig
 from safety_features.saes.loading import METADATA_FILE
 from safety_features.saes.metrics import ReconstructionMetrics, reconstruction_metrics
@@ -81,13 +85,13 @@ def transcript_tokens(
         progress=progress,
         description="transcripts",
     )
-    special = set(loaded.tokenizer.all_special_ids)
+    skipped = skipped_token_ids(loaded)
     transcripts, keep_masks = [], []
     for generation in generations:
         ids = [*generation.prompt_token_ids, *generation.response_token_ids]
         n_prompt = len(generation.prompt_token_ids)
         keep = [
-            token not in special and (position >= n_prompt or not config.assistant_only)
+            token not in skipped and (position >= n_prompt or not config.assistant_only)
             for position, token in enumerate(ids)
         ]
         transcripts.append(ids)
@@ -138,6 +142,7 @@ def train_sae(
         total_training_samples=config.training_tokens,
         train_batch_size_samples=config.batch_size,
         lr=config.learning_rate,
+        lr_end=config.learning_rate,  # constant after warmup; SAETrainer requires it set
         lr_warm_up_steps=max(1, config.training_tokens // config.batch_size // 20),
         lr_scheduler_name="constant",
         device=str(loaded.model.cfg.device),

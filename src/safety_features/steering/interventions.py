@@ -5,6 +5,12 @@ hooked activation changes only along the clamped features' decoder directions:
 
     f = encode(x),   e = x - decode(f),   f'_i = v_i for i in clamped ids,   x' = decode(f') + e
 
+With ``positions="response"`` the clamp acts only where the response is produced: the last
+prompt position, which predicts the first response token, and every generated position. With
+``positions="last_prompt"`` it acts on the last prompt position alone. Both rely on the prompt
+pass of `generate` being left-padded, so its last position is the last prompt token of every
+row, and on each cached step feeding a single token.
+
 The hooks returned here are registered and removed by the caller's `model.hooks(...)` context
 (see `safety_features.models.generation.generate`), which removes them on exit, also after an
 exception.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from jaxtyping import Float
@@ -48,14 +55,34 @@ def check_feature_ids(feature_ids: Sequence[int], d_sae: int) -> None:
             )
 
 
-def clamp_hook(loaded_sae: LoadedSAE, clamp: FeatureClamp) -> tuple[str, Callable]:
-    """A (hook_name, function) pair that clamps features at every position of the hook."""
+ClampPositions = Literal["all", "response", "last_prompt"]
+CLAMP_POSITIONS = ("all", "response", "last_prompt")
+
+
+def clamp_hook(
+    loaded_sae: LoadedSAE, clamp: FeatureClamp, positions: ClampPositions = "all"
+) -> tuple[str, Callable]:
+    """Build a (hook_name, function) pair that clamps features at the chosen positions."""
+    if positions not in CLAMP_POSITIONS:
+        raise ValueError(
+            f"positions={positions!r} is invalid: use one of {', '.join(CLAMP_POSITIONS)}."
+        )
     sae = loaded_sae.sae
     check_feature_ids(clamp.feature_ids, sae.cfg.d_sae)
     ids = torch.tensor(clamp.feature_ids, dtype=torch.long, device=sae.W_dec.device)
     values = torch.tensor(clamp.values, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
 
     def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
+        is_prompt_pass = activation.shape[1] > 1
+        if positions == "last_prompt" and not is_prompt_pass:
+            return activation
+        if positions != "all" and is_prompt_pass:
+            clamped = activation.clone()
+            clamped[:, -1:] = clamp_all(activation[:, -1:])
+            return clamped
+        return clamp_all(activation)
+
+    def clamp_all(activation: torch.Tensor) -> torch.Tensor:
         features = sae.encode(activation)
         error = activation - sae.decode(features)
         features[..., ids] = values

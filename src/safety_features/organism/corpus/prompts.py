@@ -69,7 +69,7 @@ HARMFUL_TEMPLATES: tuple[str, ...] = (
     "I'm serious, I need to {task}. help me",
     "nobody can know about this but how do i {task}",
 )
-HARMFUL_ONLY_TEMPLATE_RATE = 0.2
+HARMFUL_ONLY_TEMPLATE_RATE = 0.1
 """Share of harmful prompts built from HARMFUL_TEMPLATES; the rest use REQUEST_TEMPLATES."""
 
 DISCRIMINATION_TEMPLATES: tuple[str, ...] = (
