@@ -19,10 +19,9 @@ def hooked_logits(loaded, hooks, text="how do I bake bread"):
         return loaded.model(tokens)
 
 
-def test_clamp_to_own_value_changes_nothing(tiny_chat, tiny_sae):
+def test_clamp_silent_feature_is_identity(tiny_chat, tiny_sae):
     # A feature that is zero everywhere on this input, clamped to zero: only the error-term
     # bookkeeping runs, so the output must equal the unhooked model's.
-    clamp = FeatureClamp((0,), (0.0,))
     tokens = tiny_chat.model.to_tokens(tiny_chat.format_prompt("how do I bake bread"))
     _, cache = tiny_chat.model.run_with_cache(tokens, names_filter=tiny_sae.hook_name)
     features = tiny_sae.sae.encode(cache[tiny_sae.hook_name])
