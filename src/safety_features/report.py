@@ -37,7 +37,7 @@ def format_table(metrics: dict) -> str:
     rows = [("condition", "prompts", "safety-phase rate"), *rate_rows(metrics)]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
