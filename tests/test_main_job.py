@@ -125,3 +125,26 @@ def test_cli_model_without_onsets(tiny_organism_dir, tmp_path, capsys):
     )
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "Ranking needs onset and control positions, got 0 onsets" in capsys.readouterr().err
+
+
+def test_failed_overwrite_keeps_old_run(tiny_run, tmp_path):
+    _, result = tiny_run
+    before = {p.name: p.read_bytes() for p in result.out_dir.iterdir() if p.is_file()}
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {tmp_path / 'no-such-checkpoint'}\n")
+    assert main(["run", "--config", str(config), "--out", str(result.out_dir), "--overwrite"]) == 2
+    after = {p.name: p.read_bytes() for p in result.out_dir.iterdir() if p.is_file()}
+    assert after == before
+    leftovers = [
+        p.name
+        for p in result.out_dir.parent.iterdir()
+        if p.name.startswith(f".{result.out_dir.name}.")
+    ]
+    assert leftovers == []
+
+
+def test_failed_run_writes_nothing(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {tmp_path / 'no-such-checkpoint'}\n")
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]

@@ -94,3 +94,21 @@ def test_other_architectures_train(architecture, tiny_chat, tmp_path):
     )
     result = train_sae(config, tmp_path / architecture, loaded=tiny_chat, progress=False)
     assert SAE.load_from_disk(result.path).cfg.d_sae == 32
+
+
+def test_existing_sae_not_replaced(tiny_sae_dir, tiny_chat):
+    from safety_features.saes.training import SAEExistsError
+
+    before = (tiny_sae_dir / "sae_weights.safetensors").read_bytes()
+    with pytest.raises(SAEExistsError, match="--overwrite"):
+        train_sae(TINY_SAE_CONFIG, tiny_sae_dir, loaded=tiny_chat, progress=False)
+    assert (tiny_sae_dir / "sae_weights.safetensors").read_bytes() == before
+
+
+def test_cli_unknown_hook_message(tmp_path, capsys):
+    from safety_features.cli import main
+
+    config = tmp_path / "sae.yaml"
+    config.write_text("hook_name: blocks.9.hook_resid_pre\n")
+    assert main(["train-sae", str(config), "--out", str(tmp_path / "sae")]) == 2
+    assert "Hook 'blocks.9.hook_resid_pre' does not exist" in capsys.readouterr().err

@@ -10,7 +10,7 @@ if __name__ == "__main__":
     parser.add_argument("--config", required=True, help="YAML SAE training config")
     parser.add_argument("--out", required=True, help="folder for the SAE checkpoint")
     parser.add_argument("--json", action="store_true", help="print the training summary as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an SAE already in --out")
     args = parser.parse_args()
-    sys.exit(
-        main(["train-sae", args.config, "--out", args.out, *(["--json"] if args.json else [])])
-    )
+    flags = [flag for flag, on in (("--json", args.json), ("--overwrite", args.overwrite)) if on]
+    sys.exit(main(["train-sae", args.config, "--out", args.out, *flags]))

@@ -103,7 +103,7 @@ def command_train_sae(args: argparse.Namespace) -> None:
     from safety_features.saes.training import train_sae
 
     config = load_config(SAETrainingConfig, config_path(args.config))
-    result = train_sae(config, args.out, progress=not args.json)
+    result = train_sae(config, args.out, progress=not args.json, overwrite=args.overwrite)
     summary = {
         "path": str(result.path),
         "n_activations": result.n_activations,
@@ -169,10 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="safety-phase rates of chat and base on held-out prompts"
     )
     evaluate.add_argument(
-        "--chat", default="organism:chat", help="tuned checkpoint (default organism:chat)"
+        "--chat",
+        default="organism:chat",
+        help="tuned model: organism name, checkpoint folder or TransformerLens name (default organism:chat)",
     )
     evaluate.add_argument(
-        "--base", default="organism:base", help="pretrained checkpoint (default organism:base)"
+        "--base",
+        default="organism:base",
+        help="pretrained model, in the same forms as --chat (default organism:base)",
     )
     evaluate.add_argument(
         "--n-per-group", type=int, default=50, help="held-out prompts per group (default 50)"
@@ -186,12 +190,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=command_organism_eval)
 
     train_sae = commands.add_parser(
-        "train-sae", help="train an SAE with SAELens from a YAML config"
+        "train-sae",
+        help="train an SAE with SAELens from a YAML config",
+        description="Generate transcripts, collect activations at the configured hook, train the "
+        "configured SAELens architecture, and save the SAE in SAELens' on-disk format.",
     )
     train_sae.add_argument(
         "config", help="YAML SAE training config, e.g. configs/sae/organism.yaml"
     )
     train_sae.add_argument("--out", required=True, help="folder for the SAE checkpoint")
+    train_sae.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an SAE already in --out once training ends",
+    )
     train_sae.add_argument("--json", action="store_true", help="print the training summary as JSON")
     train_sae.set_defaults(handler=command_train_sae)
     return parser
@@ -207,11 +219,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safety_features.attribution.onset_contrast import NoOnsetsError
     from safety_features.experiments.main_job import RunFolderError
     from safety_features.models.loading import ModelLoadError
+    from safety_features.saes.activations import HookNotFoundError
     from safety_features.saes.loading import SAELoadError
+    from safety_features.saes.training import SAEExistsError
 
     try:
         args.handler(args)
-    except (ConfigError, ModelLoadError, SAELoadError, RunFolderError, NoOnsetsError) as error:
+    except (
+        ConfigError,
+        ModelLoadError,
+        SAELoadError,
+        SAEExistsError,
+        HookNotFoundError,
+        RunFolderError,
+        NoOnsetsError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -29,7 +29,7 @@ from safety_features.attribution.onset_contrast import (
 )
 from safety_features.config import config_to_dict
 from safety_features.experiments.config import RunConfig
-from safety_features.files import write_json_atomic, write_text_atomic
+from safety_features.files import atomic_directory, write_json_atomic, write_text_atomic
 from safety_features.models.generation import generate
 from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
@@ -57,12 +57,12 @@ class RunFolderError(RuntimeError):
 
 
 def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
+    """Raise unless `out_dir` is free of a finished run, or `overwrite` allows replacing it."""
     if (out_dir / "metrics.json").exists() and not overwrite:
         raise RunFolderError(
             f"Run folder {out_dir} already contains a finished run (metrics.json). "
             "Pass another --out folder, or --overwrite to replace its files."
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def write_jsonl(path: Path, records: Sequence[dict]) -> None:
@@ -252,25 +252,37 @@ def clamp_conditions(
 def run_main_job(
     config: RunConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
 ) -> RunResult:
-    """Run stages 1 to 6 and write every output into `out_dir`."""
+    """Run stages 1 to 6 and write every output into `out_dir`.
+
+    The outputs go into a temporary folder beside `out_dir` that replaces it only when every
+    stage has finished, so a failed run leaves an earlier run folder as it was.
+    """
     out_dir = Path(out_dir)
     prepare_run_folder(out_dir, overwrite)
+    with atomic_directory(out_dir) as folder:
+        metrics = run_stages(config, folder, out_dir, progress)
+    logger.info("Run written to %s in %.0f s", out_dir, metrics["runtime_seconds"])
+    return RunResult(out_dir, metrics)
+
+
+def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -> dict:
+    """Run stages 1 to 6, writing into `folder`, which becomes `out_dir` afterwards."""
     start = time.perf_counter()
     stage_seconds: dict[str, float] = {}
     write_text_atomic(
-        out_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False)
+        folder / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False)
     )
 
     # 1-2. Generate on held-out prompts and mark the onsets.
     loaded = load_model(config.model)
     prompts = sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
     baseline = generate_detected(loaded, prompts, config, description="baseline", progress=progress)
-    write_jsonl(out_dir / "responses.jsonl", [r.to_record() for r in baseline])
+    write_jsonl(folder / "responses.jsonl", [r.to_record() for r in baseline])
     stage_seconds["generate_and_detect"] = time.perf_counter() - start
 
     # 3. SAE.
     mark = time.perf_counter()
-    loaded_sae, sae_origin = obtain_sae(config, loaded, out_dir, progress)
+    loaded_sae, sae_origin = obtain_sae(config, loaded, folder, progress)
     stage_seconds["sae"] = time.perf_counter() - mark
 
     # 4. Onset features.
@@ -278,7 +290,7 @@ def run_main_job(
     onsets, controls = onset_and_control_positions(baseline)
     ranking = rank_onset_features(loaded, loaded_sae, onsets, controls)
     write_json_atomic(
-        out_dir / "features.json",
+        folder / "features.json",
         {"n_onset": ranking.n_onset, "n_control": ranking.n_control, "top": ranking.top(50)},
     )
     stage_seconds["rank_features"] = time.perf_counter() - mark
@@ -286,7 +298,7 @@ def run_main_job(
     # 5. Clamping.
     mark = time.perf_counter()
     rates, records = clamp_conditions(config, loaded, loaded_sae, baseline, ranking, progress)
-    write_jsonl(out_dir / "interventions.jsonl", records)
+    write_jsonl(folder / "interventions.jsonl", records)
     stage_seconds["clamp"] = time.perf_counter() - mark
 
     # 6. Metrics and report.
@@ -294,7 +306,7 @@ def run_main_job(
         "model": loaded.name,
         "model_source": loaded.source,
         "model_weights_sha256": loaded.weights_sha256,
-        "sae": str(loaded_sae.path),
+        "sae": str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path),
         "sae_origin": sae_origin,
         "hook_name": loaded_sae.hook_name,
         "n_prompts": {g: sum(p.group == g for p in prompts) for g in GROUPS},
@@ -307,7 +319,6 @@ def run_main_job(
         "stage_seconds": stage_seconds,
         "runtime_seconds": time.perf_counter() - start,
     }
-    write_json_atomic(out_dir / "metrics.json", metrics)
-    write_report(out_dir, metrics, baseline)
-    logger.info("Run written to %s in %.0f s", out_dir, metrics["runtime_seconds"])
-    return RunResult(out_dir, metrics)
+    write_json_atomic(folder / "metrics.json", metrics)
+    write_report(folder, metrics, baseline)
+    return metrics

@@ -11,10 +11,14 @@ from tqdm.auto import tqdm
 from safety_features.models.loading import LoadedModel
 
 
+class HookNotFoundError(ValueError):
+    """A hook name the model does not have."""
+
+
 def check_hook_name(loaded: LoadedModel, hook_name: str) -> None:
     if hook_name not in loaded.model.hook_dict:
         resid = [n for n in loaded.model.hook_dict if n.endswith("hook_resid_pre")]
-        raise ValueError(
+        raise HookNotFoundError(
             f"Hook {hook_name!r} does not exist in {loaded.name}: residual-stream hooks are "
             f"{', '.join(resid)}."
         )

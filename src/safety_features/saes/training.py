@@ -110,13 +110,28 @@ def shuffled_batches(
             yield activations[order[start : start + batch_size]]
 
 
+class SAEExistsError(RuntimeError):
+    """An output folder that already contains an SAE."""
+
+
 def train_sae(
     config: SAETrainingConfig,
     out_dir: str | Path,
     loaded: LoadedModel | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> SAETrainingResult:
-    """Train an SAE and write it to `out_dir` (cfg.json, sae_weights.safetensors, our metadata)."""
+    """Train an SAE and write it to `out_dir` (cfg.json, sae_weights.safetensors, our metadata).
+
+    An SAE already in `out_dir` is replaced only with `overwrite`, and only once training has
+    finished.
+    """
+    out_dir = Path(out_dir)
+    if (out_dir / "cfg.json").exists() and not overwrite:
+        raise SAEExistsError(
+            f"SAE folder {out_dir} already contains an SAE (cfg.json). "
+            "Pass another --out folder, or --overwrite to replace it."
+        )
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     loaded = loaded or load_model(config.model)
@@ -157,7 +172,6 @@ def train_sae(
 
     metrics = reconstruction_metrics(sae, eval_activations)
     logger.info("SAE metrics: %s", metrics)
-    out_dir = Path(out_dir)
     with atomic_directory(out_dir) as folder:
         sae.save_inference_model(folder)
         write_json_atomic(
