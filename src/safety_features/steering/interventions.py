@@ -73,6 +73,8 @@ def clamp_hook(
     values = torch.tensor(clamp.values, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
 
     def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
+        # NOTE: a prompt pass of a single token reads as a cached step. Chat-formatted prompts
+        # always have more, but a caller feeding one-token prompts gets "response" semantics.
         is_prompt_pass = activation.shape[1] > 1
         if positions == "last_prompt" and not is_prompt_pass:
             return activation
