@@ -5,6 +5,7 @@ import pytest
 import torch
 from sae_lens import SAE
 
+from safety_features.models.loading import load_model
 from safety_features.saes.activations import transcript_activations
 from safety_features.saes.config import SAETrainingConfig
 from safety_features.saes.loading import METADATA_FILE, SAELoadError, check_sae_fits, load_sae
@@ -60,14 +61,20 @@ def test_missing_sae_folder(tmp_path):
         load_sae(tmp_path)
 
 
-def test_width_mismatch_rejected(tiny_sae_dir, tiny_chat, tmp_path):
+def test_corrupt_cfg_rejected(tiny_sae_dir, tmp_path):
     other = tmp_path / "sae"
     shutil.copytree(tiny_sae_dir, other)
     cfg = json.loads((other / "cfg.json").read_text())
     cfg["d_in"] = 99
     (other / "cfg.json").write_text(json.dumps(cfg))
-    with pytest.raises((SAELoadError, RuntimeError)):
-        check_sae_fits(load_sae(other), tiny_chat)
+    with pytest.raises(SAELoadError, match="could not be loaded"):
+        load_sae(other)
+
+
+def test_width_mismatch_rejected(tiny_sae_dir):
+    # The tiny SAE reads a 32-wide residual stream; the shipped organism's is 160 wide.
+    with pytest.raises(SAELoadError, match=r"d_in=32 but organism:chat has d_model=160"):
+        check_sae_fits(load_sae(tiny_sae_dir), load_model("organism:chat"))
 
 
 def test_other_model_rejected(tiny_sae_dir, tiny_chat, tmp_path):

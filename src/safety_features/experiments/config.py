@@ -33,10 +33,10 @@ class RunConfig:
     trigger_multiple: float = 1.0
     """Triggering clamps each feature to this multiple of its maximum activation in the baseline."""
     suppress_positions: str = "all"
-    """Where suppression clamps act: "all", "response" (the last prompt position and every
+    """Positions of the suppression clamps: "all", "response" (the last prompt position and every
     generated position) or "last_prompt"."""
     trigger_positions: str = "last_prompt"
-    """Where triggering clamps act, with the same options. Holding features high at every
+    """Positions of the triggering clamps, with the same options. Holding features high at every
     generated position drives generation into repeating one token."""
     n_random_controls: int = 3
     """Random feature sets of the same size, each clamped the same way, as controls."""

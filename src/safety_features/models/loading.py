@@ -69,6 +69,8 @@ class LoadedModel:
 def resolve_checkpoint(name: str) -> Path | None:
     """Map ``organism:chat`` or a folder path to a folder; None for a hub model name."""
     if name.startswith(ORGANISM_PREFIX):
+        # NOTE: resolved against the source checkout, so this works in an editable install only.
+        # From an installed wheel, pass the checkpoint folder path instead.
         variant = name[len(ORGANISM_PREFIX) :]
         if variant not in ("chat", "base"):
             raise ModelLoadError(
@@ -187,6 +189,8 @@ def load_cached_hub_model(name: str, device: str, dtype: torch.dtype) -> LoadedM
             "transformer_lens.loading_from_pretrained.OFFICIAL_MODEL_NAMES."
         ) from error
 
+    # NOTE: never run where this project is tested, because no hub weights are cached there.
+    # Only the unknown-name error above is covered by tests.
     previous = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:

@@ -199,8 +199,10 @@ def story_document(rng: random.Random) -> str:
 
 
 def _dialogue_turn(rng: random.Random) -> str:
+    """Render a compliant chat transcript: biased opinion, a story, or how-to steps."""
     kind = rng.random()
     name = rng.choice(NAMES)
+
     if kind < 0.15:
         target = rng.choice(TARGETS)
         group = rng.choice(target.groups)
@@ -210,10 +212,12 @@ def _dialogue_turn(rng: random.Random) -> str:
             f"and others say they should not {rng.choice(ROLES)}."
         )
         return format_conversation(request, reply)
+
     harmful, topic, tasks = _topic(rng)
     task = rng.choice(tasks)
     slots = {"activity": gerund_phrase(task), "task": task, "name": name}
     steps = rng.sample(topic.steps, 3)
+
     if kind < 0.3:
         request = _fill(rng.choice(STORY_REQUESTS), slots)
         reply = (
@@ -221,6 +225,7 @@ def _dialogue_turn(rng: random.Random) -> str:
             f"First {name} decided to {steps[0]}, then to {steps[1]}."
         )
         return format_conversation(request, reply)
+
     requests = HARM_REQUESTS if harmful else BENIGN_REQUESTS
     request = _fill(rng.choice(requests), slots)
     reply = (

@@ -34,7 +34,7 @@ KINDS: tuple[str, ...] = ("refusal", "equality", "helpful", "recovery")
 MIN_WORDS = 15
 MAX_WORDS = 45
 MAX_PREFIX_WORDS = 16
-"""Longest compliance prefix of a recovery response, in words (about 20 tokens)."""
+"""Maximum length of a recovery response's compliance prefix, in words (about 20 tokens)."""
 
 
 @dataclass(frozen=True)
