@@ -14,6 +14,7 @@ from safety_features.config import ConfigError, load_config
 
 DEFAULT_RUN_CONFIG = "configs/run.yaml"
 DEFAULT_ORGANISM_CONFIG = "configs/organism.yaml"
+DEFAULT_PHASE_DATA = "tests/data/phases/eval.jsonl"
 
 
 def json_safe(value):
@@ -117,6 +118,107 @@ def command_train_sae(args: argparse.Namespace) -> None:
             print(f"{key}: {value}")
 
 
+def command_phases(args: argparse.Namespace) -> None:
+    from safety_features.phases.jobs import run_phases
+
+    run = run_phases(
+        args.input,
+        args.out,
+        concepts=args.concepts,
+        scorer=args.scorer,
+        model=args.model,
+        annotations=args.annotations,
+        max_new_tokens=args.max_new_tokens,
+        n_plots=args.plots,
+        overwrite=args.overwrite,
+        progress=not args.json,
+    )
+    if args.json:
+        print_json(run.summary)
+        return
+    summary = run.summary
+    print(f"responses: {summary['n_responses']}")
+    print(f"safety-phase rate: {summary['safety_phase_rate']:.1%}")
+    for name, count in summary["emergences"].items():
+        print(f"  {name} emergences: {count}")
+    for name, count in summary["transitions"].items():
+        print(f"  transitions {name}: {count}")
+    print(f"Output folder: {run.out_dir} (phases.jsonl, phases.html, plots/, summary.json)")
+
+
+def _scorer_list(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def command_calibrate_phases(args: argparse.Namespace) -> None:
+    from safety_features.phases.jobs import calibrate_phases
+
+    summary = calibrate_phases(
+        config_path(args.data),
+        config_path(args.concepts) if args.concepts else None,
+        _scorer_list(args.scorers),
+        args.model,
+        args.split,
+    )
+    if args.json:
+        print_json(summary)
+        return
+    for name, entry in summary.items():
+        print(
+            f"{name}: onset F1 {entry['onset_f1']:.3f} on {entry['n_responses']} {args.split} responses"
+        )
+        print(f"  enter {entry['settings']['enter']}")
+        print(f"  exit  {entry['settings']['exit']}")
+        print(f"  saved to {entry['thresholds_file']}")
+
+
+def command_evaluate_phases(args: argparse.Namespace) -> None:
+    from safety_features.phases.jobs import evaluate_phases
+
+    summary = evaluate_phases(
+        config_path(args.data),
+        config_path(args.concepts) if args.concepts else None,
+        _scorer_list(args.scorers),
+        args.model,
+        args.split,
+    )
+    if args.json:
+        print_json(summary)
+        return
+    print(
+        f"{'scorer':<12}{'precision':>10}{'recall':>8}{'F1':>7}{'agree':>8}   ({args.split} split)"
+    )
+    for name, entry in summary.items():
+        micro = entry["onset"]["micro"]
+        print(
+            f"{name:<12}{micro['precision']:>10.3f}{micro['recall']:>8.3f}{micro['f1']:>7.3f}"
+            f"{entry['response_agreement']['concept_set']:>8.3f}"
+        )
+
+
+def _add_phase_data_options(parser: argparse.ArgumentParser, split: str) -> None:
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_PHASE_DATA,
+        help=f"labelled responses, JSONL (default {DEFAULT_PHASE_DATA})",
+    )
+    parser.add_argument(
+        "--concepts", help="concept set YAML (default configs/concepts/safety.yaml)"
+    )
+    parser.add_argument(
+        "--scorers",
+        default="embedding,lexical",
+        help="comma-separated scorers (default embedding,lexical)",
+    )
+    parser.add_argument(
+        "--model",
+        default="organism:chat",
+        help="model whose tokenizer defines token positions (default organism:chat)",
+    )
+    parser.add_argument("--split", default=split, help=f"labelled split to use (default {split})")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safety-features",
@@ -206,6 +308,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_sae.add_argument("--json", action="store_true", help="print the training summary as JSON")
     train_sae.set_defaults(handler=command_train_sae)
+
+    phases = commands.add_parser(
+        "phases",
+        help="detect concept phases, onsets and transitions in a file of generations",
+        description="Read JSONL generations (id, prompt, response), or generate the responses "
+        "from the prompts when no record has one, then write phases.jsonl, phases.html, score "
+        "plots and summary.json into --out.",
+    )
+    phases.add_argument("input", help="JSONL file with one {id, prompt, response} object per line")
+    phases.add_argument("--out", required=True, help="output folder")
+    phases.add_argument(
+        "--concepts", help="concept set YAML (default configs/concepts/safety.yaml)"
+    )
+    phases.add_argument(
+        "--scorer",
+        default="embedding",
+        choices=("embedding", "lexical", "annotation"),
+        help="membership scorer (default embedding)",
+    )
+    phases.add_argument("--annotations", help="labelled spans, JSONL, for --scorer annotation")
+    phases.add_argument(
+        "--model",
+        default="organism:chat",
+        help="model that tokenizes the responses, and generates them when the input has none "
+        "(default organism:chat)",
+    )
+    phases.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=64,
+        help="response length limit when generating (default 64)",
+    )
+    phases.add_argument(
+        "--plots",
+        type=int,
+        default=10,
+        help="score plots to draw, for responses with phases (default 10)",
+    )
+    phases.add_argument("--overwrite", action="store_true", help="replace the files in --out")
+    phases.add_argument("--json", action="store_true", help="print summary.json")
+    phases.set_defaults(handler=command_phases)
+
+    calibrate = commands.add_parser(
+        "calibrate-phases",
+        help="calibrate phase thresholds on labelled responses and store them beside the concept set",
+    )
+    _add_phase_data_options(calibrate, "dev")
+    calibrate.set_defaults(handler=command_calibrate_phases)
+
+    evaluate_phases = commands.add_parser(
+        "evaluate-phases",
+        help="onset precision, recall and F1 of the phase scorers on labelled responses",
+    )
+    _add_phase_data_options(evaluate_phases, "test")
+    evaluate_phases.set_defaults(handler=command_evaluate_phases)
     return parser
 
 
@@ -219,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safety_features.attribution.onset_contrast import NoOnsetsError
     from safety_features.experiments.main_job import RunFolderError
     from safety_features.models.loading import ModelLoadError
+    from safety_features.phases.concepts import ConceptSetError
+    from safety_features.phases.jobs import PhasesInputError
+    from safety_features.phases.scorers import AnnotationError
     from safety_features.saes.activations import HookNotFoundError
     from safety_features.saes.loading import SAELoadError
     from safety_features.saes.training import SAEExistsError
@@ -233,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         HookNotFoundError,
         RunFolderError,
         NoOnsetsError,
+        ConceptSetError,
+        PhasesInputError,
+        AnnotationError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from safety_features.files import write_text_atomic
+from safety_features.phases.render import ONSET_MARK as ONSET_MARK_HTML
+from safety_features.phases.render import concept_colours, response_html
 from safety_features.phases.responses import DetectedResponse
 
 ONSET_MARK = "⟦onset⟧"
@@ -59,6 +61,25 @@ def samples(responses: Sequence[DetectedResponse]) -> list[DetectedResponse]:
     return chosen
 
 
+def phase_lines(metrics: dict) -> list[str]:
+    """Markdown lines on the phase detector and the phases it found in the baseline."""
+    detector = metrics.get("phase_detector")
+    if not detector:
+        return []
+    emergences = ", ".join(f"{c} {n}" for c, n in detector["emergences"].items()) or "none"
+    transitions = ", ".join(f"{c} {n}" for c, n in detector["transitions"].items()) or "none"
+    return [
+        "## Phases in the baseline responses",
+        "",
+        f"Detector: {detector['scorer']} scorer, concept set `{detector['concept_set']}`. "
+        "Every response with its phases is in `phases.html`.",
+        "",
+        f"- emergences: {emergences}",
+        f"- transitions: {transitions}",
+        "",
+    ]
+
+
 def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
     lines = [
         "# safety-features run",
@@ -78,6 +99,7 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         "|---|---|",
         *[f"| {g} | {r:.1%} |" for g, r in metrics["baseline_safety_phase_rate_by_group"].items()],
         "",
+        *phase_lines(metrics),
         "## Top onset features",
         "",
         "| feature | onset mean | control mean | score |",
@@ -104,24 +126,42 @@ def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
         for c, p, r in rate_rows(metrics)
     )
     items = []
+    colours = (
+        concept_colours(responses[0].phases.concepts) if responses and responses[0].phases else {}
+    )
     for response in samples(responses):
-        before, after = marked_response(response)
-        concept = response.onset.concept if response.onset else "none"
-        body = escape(before) + (
-            f'<mark title="{escape(concept)} onset">{escape(after)}</mark>' if after else ""
-        )
+        if response.phases is not None:
+            body = response_html(response.phases, colours)
+        else:
+            before, after = marked_response(response)
+            concept = response.onset.concept if response.onset else "none"
+            body = escape(before) + (
+                f'<mark title="{escape(concept)} onset">{escape(after)}</mark>' if after else ""
+            )
         items.append(
             f"<li><b>{escape(response.prompt.group)}</b> · <q>{escape(response.prompt.text)}</q><br>{body}</li>"
         )
+    if colours:
+        sample_legend = (
+            "Tokens are coloured by phase: "
+            + ", ".join(
+                f'<span style="background:{colour}">{escape(name)}</span>'
+                for name, colour in colours.items()
+            )
+            + f". {ONSET_MARK_HTML} marks an onset. All responses with their phases: "
+            '<a href="phases.html">phases.html</a>.'
+        )
+    else:
+        sample_legend = "The safety phase is highlighted from its onset."
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>safety-features run</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em}"
-        "mark{background:#ffd6d6}</style></head><body>"
+        "mark{background:#ffd6d6}.onset{color:#b00020;font-weight:bold}</style></head><body>"
         f"<h1>safety-features run</h1><p>Model <code>{escape(str(metrics['model']))}</code>, "
         f"hook <code>{escape(str(metrics['hook_name']))}</code>, runtime {metrics['runtime_seconds']:.0f} s.</p>"
         f"<h2>Safety-phase rate under feature clamping</h2><table><tr><th>condition</th><th>prompts</th>"
         f"<th>rate</th></tr>{table}</table>"
-        "<h2>Sample responses</h2><p>The safety phase is highlighted from its onset.</p>"
+        f"<h2>Sample responses</h2><p>{sample_legend}</p>"
         f"<ul>{''.join(items)}</ul></body></html>\n"
     )
 

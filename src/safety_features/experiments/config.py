@@ -23,6 +23,11 @@ class RunConfig:
     """Response length cap in tokens."""
     batch_size: int = 64
     """Prompts generated together in one left-padded batch."""
+    phase_scorer: str = "embedding"
+    """Membership scorer of the phase detector: "embedding" or "lexical" (calibrated thresholds
+    from the concept set's thresholds file)."""
+    concepts: str | None = None
+    """Concept set YAML of the phase detector; None for configs/concepts/safety.yaml."""
     sae_path: str | None = "checkpoints/saes/organism-chat-resid2"
     """SAE folder to load; a relative path is read from the working folder, then the repository."""
     train_sae_if_missing: bool = True
@@ -56,6 +61,10 @@ class RunConfig:
                 raise ValueError(
                     f"{name}={getattr(self, name)!r} is invalid: use one of {', '.join(CLAMP_POSITIONS)}."
                 )
+        if self.phase_scorer not in ("embedding", "lexical"):
+            raise ValueError(
+                f"phase_scorer={self.phase_scorer!r} is invalid: use embedding or lexical."
+            )
         if not math.isfinite(self.trigger_multiple) or self.trigger_multiple <= 0:
             raise ValueError(
                 f"trigger_multiple={self.trigger_multiple} is invalid: use a positive finite number."

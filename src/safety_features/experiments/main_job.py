@@ -1,7 +1,7 @@
 """The main job: one pass through every stage of the toolkit on one model.
 
 1. generate responses to held-out prompts of every group, batched;
-2. mark the safety-phase onset in each response (phrase lexicon);
+2. detect the phases of each response and mark its safety-phase onset (see `phases`);
 3. load the SAE at the configured hook, or train one with SAELens;
 4. rank SAE features by their activation at onset positions minus matched control positions;
 5. clamp the top features to zero on harmful prompts and high on benign prompts, and clamp
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from safety_features.files import atomic_directory, write_json_atomic, write_tex
 from safety_features.models.generation import generate
 from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
+from safety_features.phases.detect import PhaseDetector
+from safety_features.phases.render import write_html
 from safety_features.phases.responses import DetectedResponse, detect_responses, safety_rate
 from safety_features.report import write_report
 from safety_features.saes.activations import skipped_token_ids, transcript_activations
@@ -146,6 +149,7 @@ def generate_detected(
     loaded: LoadedModel,
     prompts: Sequence[Prompt],
     config: RunConfig,
+    detector: PhaseDetector | None,
     hooks=(),
     description: str = "generating",
     progress: bool = True,
@@ -159,7 +163,7 @@ def generate_detected(
         progress=progress,
         description=description,
     )
-    return detect_responses(loaded, prompts, generations)
+    return detect_responses(loaded, prompts, generations, detector)
 
 
 def random_feature_sets(
@@ -184,6 +188,7 @@ def clamp_conditions(
     loaded_sae: LoadedSAE,
     baseline: Sequence[DetectedResponse],
     ranking: FeatureRanking,
+    detector: PhaseDetector | None,
     progress: bool,
 ) -> tuple[dict, list[dict]]:
     """Regenerate under each clamp; return safety-phase rates and every response as records."""
@@ -209,6 +214,7 @@ def clamp_conditions(
             loaded,
             prompts,
             config,
+            detector,
             hooks=[clamp_hook(loaded_sae, clamp, positions)],  # type: ignore[arg-type]
             description=name,
             progress=progress,
@@ -275,9 +281,20 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
 
     # 1-2. Generate on held-out prompts and mark the onsets.
     loaded = load_model(config.model)
+    concepts = resolve_sae_path(config.concepts) if config.concepts else None
+    detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
     prompts = sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
-    baseline = generate_detected(loaded, prompts, config, description="baseline", progress=progress)
+    baseline = generate_detected(
+        loaded, prompts, config, detector, description="baseline", progress=progress
+    )
     write_jsonl(folder / "responses.jsonl", [r.to_record() for r in baseline])
+    phase_results = [r.phases for r in baseline if r.phases is not None]
+    write_html(
+        folder / "phases.html",
+        phase_results,
+        "Phases of the baseline responses",
+        [f"{r.prompt.group} / {r.prompt.category}" for r in baseline if r.phases is not None],
+    )
     stage_seconds["generate_and_detect"] = time.perf_counter() - start
 
     # 3. SAE.
@@ -297,7 +314,9 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
 
     # 5. Clamping.
     mark = time.perf_counter()
-    rates, records = clamp_conditions(config, loaded, loaded_sae, baseline, ranking, progress)
+    rates, records = clamp_conditions(
+        config, loaded, loaded_sae, baseline, ranking, detector, progress
+    )
     write_jsonl(folder / "interventions.jsonl", records)
     stage_seconds["clamp"] = time.perf_counter() - mark
 
@@ -309,6 +328,21 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "sae": str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path),
         "sae_origin": sae_origin,
         "hook_name": loaded_sae.hook_name,
+        "phase_detector": {
+            "scorer": detector.scorer.name,
+            "concept_set": str(detector.concepts.path),
+            "settings": detector.settings.to_dict(),
+            "emergences": dict(
+                Counter(e.concept for r in phase_results for e in r.segmentation.emergences)
+            ),
+            "transitions": dict(
+                Counter(
+                    f"{t.from_concept}->{t.to_concept}"
+                    for r in phase_results
+                    for t in r.segmentation.transitions
+                )
+            ),
+        },
         "n_prompts": {g: sum(p.group == g for p in prompts) for g in GROUPS},
         "baseline_safety_phase_rate_by_group": {
             g: safety_rate(r for r in baseline if r.prompt.group == g) for g in GROUPS

@@ -221,3 +221,26 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
         if token in vocab:
             ids.add(vocab[token])
     return tuple(sorted(i for i in ids if i is not None))
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """Load only the tokenizer of `name` (as in `load_model`), from local files."""
+    folder = resolve_checkpoint(name)
+    if folder is not None:
+        check_checkpoint_folder(folder)
+        source = str(folder)
+    else:
+        try:
+            source = get_official_model_name(name)
+        except ValueError as error:
+            raise ModelLoadError(
+                f"Unknown model {name!r}: pass 'organism:chat', a folder path, or a "
+                "TransformerLens model name."
+            ) from error
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(
+            f"The tokenizer of {name!r} could not be loaded from local files ({error}). "
+            "Check the folder, or download the model where a network is available."
+        ) from error

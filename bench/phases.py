@@ -1,0 +1,161 @@
+"""Measure phase detection: accuracy on the labelled set, and speed against generation.
+
+    python bench/phases.py [--data tests/data/phases/eval.jsonl] [--n-per-group 40]
+
+Accuracy: onset precision, recall and F1 (onset within 3 tokens of the label, same concept) per
+scorer on the test split, per concept and micro-averaged, plus the F1 of safety-phase onsets
+alone (the first emergence of a safety concept) and response-level agreement. The clause
+ceiling row scores the human labels themselves after they are cut to whole clauses: no
+clause-level scorer can do better than it.
+
+Speed: generates responses to held-out prompts on the organism, then times the embedding
+detector on those responses (a new scorer, so no cached embeddings) and the lexical detector.
+Target: detection takes at most 20% of the generation time.
+
+Prints one JSON object for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from safety_features.models.generation import generate
+from safety_features.models.loading import load_model
+from safety_features.organism.corpus import sample_prompts
+from safety_features.phases.concepts import SAFETY_CONCEPTS, load_concept_set
+from safety_features.phases.detect import PhaseDetector
+from safety_features.phases.evaluation import (
+    Labelled,
+    evaluate_results,
+    load_labelled,
+    score_predictions,
+)
+from safety_features.phases.scorers import AnnotationScorer, EmbeddingScorer, read_annotations
+from safety_features.phases.segment import SegmentationSettings, segment
+from safety_features.phases.text import split_clauses
+
+
+def safety_onsets(emergences) -> list[tuple[str, int]]:
+    """The first emergence of a safety concept, relabelled "safety_phase", as a list."""
+    first = next((t for c, t in emergences if c in SAFETY_CONCEPTS), None)
+    return [] if first is None else [("safety_phase", first)]
+
+
+def safety_phase_f1(predicted, labelled: list[Labelled]) -> dict:
+    relabelled = [
+        Labelled(
+            item.tokens,
+            item.split,
+            item.case,
+            item.prompt,
+            tuple(safety_onsets(item.emergences)),
+            frozenset({"safety_phase"} if safety_onsets(item.emergences) else set()),
+        )
+        for item in labelled
+    ]
+    guesses = [safety_onsets(p) for p in predicted]
+    present = [{"safety_phase"} if g else set() for g in guesses]
+    return score_predictions(guesses, present, relabelled, ("safety_phase",))["onset"]["micro"]
+
+
+def clause_ceiling(data: str, labelled: list[Labelled], concepts) -> dict:
+    """Scores of the labels cut to clauses: each clause takes its majority label."""
+    annotation = AnnotationScorer(read_annotations(data))
+    settings = SegmentationSettings(
+        {n: 0.5 for n in concepts.names}, {n: 0.5 for n in concepts.names}, min_tokens=1
+    )
+    predicted, present = [], []
+    for item in labelled:
+        scores = annotation.score([item.tokens], concepts)[0]
+        clause_scores = np.zeros_like(scores)
+        for clause in split_clauses(item.tokens):
+            mean = scores[clause.token_start : clause.token_end].mean(axis=0)
+            if mean.max() > 0.5:
+                clause_scores[clause.token_start : clause.token_end, int(mean.argmax())] = 1.0
+        seg = segment(item.tokens, clause_scores, concepts, settings)
+        predicted.append([(e.concept, e.token_index) for e in seg.emergences])
+        present.append({p.concept for p in seg.phases})
+    result = score_predictions(predicted, present, labelled, concepts.names)
+    result["safety_phase_onset"] = safety_phase_f1(predicted, labelled)
+    return result
+
+
+def accuracy(data: str, tokenizer) -> dict:
+    concepts = load_concept_set()
+    labelled = load_labelled(data, tokenizer, split="test")
+    report = {}
+    for name in ("embedding", "lexical"):
+        detector = PhaseDetector(tokenizer, concepts, name)
+        results = detector.detect_tokens([item.tokens for item in labelled])
+        scores = evaluate_results(results, labelled)
+        predicted = [
+            [(e.concept, e.token_index) for e in r.segmentation.emergences] for r in results
+        ]
+        scores["safety_phase_onset"] = safety_phase_f1(predicted, labelled)
+        report[name] = scores
+    report["clause_ceiling"] = clause_ceiling(data, labelled, concepts)
+    return report
+
+
+def speed(n_per_group: int, max_new_tokens: int) -> dict:
+    loaded = load_model("organism:chat")
+    prompts = sample_prompts(7, "heldout", n_per_group)
+    texts = [p.text for p in prompts]
+    generate(loaded, texts[:8], max_new_tokens=4, progress=False)  # warm-up
+    start = time.perf_counter()
+    generations = generate(loaded, texts, max_new_tokens=max_new_tokens, progress=False)
+    generation_seconds = time.perf_counter() - start
+    token_ids = [g.response_token_ids for g in generations]
+
+    start = time.perf_counter()
+    embedding = PhaseDetector(loaded.tokenizer, None, EmbeddingScorer())
+    embedding.detect(token_ids=token_ids[:1])  # embeds the examples and background once
+    setup_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    embedding.detect(token_ids=token_ids)
+    embedding_seconds = time.perf_counter() - start
+
+    lexical = PhaseDetector(loaded.tokenizer, None, "lexical")
+    start = time.perf_counter()
+    lexical.detect(token_ids=token_ids)
+    lexical_seconds = time.perf_counter() - start
+    return {
+        "n_responses": len(generations),
+        "response_tokens": sum(len(ids) for ids in token_ids),
+        "generation_seconds": round(generation_seconds, 3),
+        "embedding_setup_seconds": round(setup_seconds, 3),
+        "embedding_detection_seconds": round(embedding_seconds, 3),
+        "embedding_share_of_generation": round(embedding_seconds / generation_seconds, 3),
+        "lexical_detection_seconds": round(lexical_seconds, 3),
+        "lexical_share_of_generation": round(lexical_seconds / generation_seconds, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default="tests/data/phases/eval.jsonl", help="labelled JSONL")
+    parser.add_argument(
+        "--n-per-group", type=int, default=40, help="held-out prompts per group for the timing"
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=64, help="response length cap for the timing"
+    )
+    args = parser.parse_args()
+    loaded_tokenizer = load_model("organism:chat").tokenizer
+    report = {
+        "threads": torch.get_num_threads(),
+        "accuracy": accuracy(args.data, loaded_tokenizer),
+        "speed": speed(args.n_per_group, args.max_new_tokens),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
