@@ -36,6 +36,7 @@ def test_run_folder_files(tiny_run):
         "metrics.json",
         "report.md",
         "report.html",
+        "phases.html",
     ):
         assert (result.out_dir / name).is_file(), name
     assert (result.out_dir / "sae" / "sae_weights.safetensors").is_file()
@@ -69,6 +70,22 @@ def test_responses_records(tiny_run):
     for record in records:
         assert record["safety_phase"] == (record["onset_token"] is not None)
         assert len(record["response_token_ids"]) <= config.max_new_tokens
+        # The phase detector, not the lexicon: the onset is the first safety-concept phase.
+        safety_phases = [p for p in record["phases"] if p["concept"] in ("safety", "equality")]
+        if record["safety_phase"]:
+            assert record["onset_token"] == safety_phases[0]["token_start"]
+        else:
+            assert safety_phases == []
+
+
+def test_phase_view_in_report(tiny_run):
+    _, result = tiny_run
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    assert metrics["phase_detector"]["scorer"] == "embedding"
+    report = (result.out_dir / "report.html").read_text()
+    assert 'class="tok"' in report
+    assert 'href="phases.html"' in report
+    assert "## Phases in the baseline responses" in (result.out_dir / "report.md").read_text()
 
 
 def test_interventions_conditions(tiny_run):

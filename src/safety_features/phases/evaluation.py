@@ -193,7 +193,7 @@ def calibrate_settings(
             for value in grid:
                 for offset in EXIT_OFFSETS[scorer]:
                     old = enter[name], exit_[name]
-                    enter[name], exit_[name] = value, value - offset
+                    enter[name], exit_[name] = value, round(value - offset, 4)
                     f1 = _evaluate_settings(labelled, scores, concepts, settings())
                     if f1 > best:
                         best = f1

@@ -117,24 +117,9 @@ def segment(
             "`safety-features calibrate-phases`"
         )
 
-    enter = np.array([settings.enter[name] for name in concepts.names], dtype=np.float32)
-    exit_ = np.array([settings.exit[name] for name in concepts.names], dtype=np.float32)
-    active = _hysteresis(scores, enter, exit_)
-    assigned: list[str | None] = []
-    previous = -1
-    for t in range(n_tokens):
-        if not active[t].any():
-            assigned.append(None)
-            previous = -1
-            continue
-        # The concept already on competes with its margin over `exit`, a concept turning on with
-        # its margin over `enter`, so hysteresis also decides between competing concepts.
-        reference = enter.copy()
-        if previous >= 0:
-            reference[previous] = exit_[previous]
-        margin = np.where(active[t], scores[t] - reference, -np.inf)
-        previous = int(margin.argmax())
-        assigned.append(concepts.names[previous])
+    enter = [float(settings.enter[name]) for name in concepts.names]
+    exit_ = [float(settings.exit[name]) for name in concepts.names]
+    assigned = _assign(scores.tolist(), enter, exit_, concepts.names)
     runs = _drop_short_runs(_runs(assigned), settings.min_tokens, n_tokens)
 
     labels: list[str | None] = [None] * n_tokens
@@ -156,14 +141,14 @@ def segment(
     )
     transitions = []
     for index, phase in enumerate(phases):
-        previous = [
+        candidates = [
             p
             for p in phases[:index]
             if concepts.are_exclusive(p.concept, phase.concept)
             and 0 <= phase.token_start - p.token_end <= settings.transition_gap
         ]
-        if previous:
-            old = previous[-1]
+        if candidates:
+            old = candidates[-1]
             transitions.append(
                 Transition(
                     old.concept,
@@ -176,13 +161,33 @@ def segment(
     return Segmentation(tuple(phases), emergences, tuple(transitions), tuple(labels))
 
 
-def _hysteresis(scores: np.ndarray, enter: np.ndarray, exit_: np.ndarray) -> np.ndarray:
-    active = np.zeros(scores.shape, dtype=bool)
-    on = np.zeros(scores.shape[1], dtype=bool)
-    for t in range(scores.shape[0]):
-        on = np.where(on, scores[t] >= exit_, scores[t] >= enter)
-        active[t] = on
-    return active
+def _assign(
+    rows: list[list[float]], enter: list[float], exit_: list[float], names: tuple[str, ...]
+) -> list[str | None]:
+    """The concept of each token, by hysteresis per concept and the largest margin between them.
+
+    Plain Python loops, because per-token numpy calls on arrays of a few concepts are slower.
+    """
+    on = [False] * len(names)
+    assigned: list[str | None] = []
+    previous = -1
+    for row in rows:
+        on = [
+            score >= (low if active else high)
+            for score, active, low, high in zip(row, on, exit_, enter, strict=True)
+        ]
+        best, best_margin = -1, float("-inf")
+        for column, active in enumerate(on):
+            if not active:
+                continue
+            # The concept already on competes with its margin over `exit`, a concept turning
+            # on with its margin over `enter`, so hysteresis also decides between concepts.
+            reference = exit_[column] if column == previous else enter[column]
+            if row[column] - reference > best_margin:
+                best, best_margin = column, row[column] - reference
+        previous = best
+        assigned.append(names[best] if best >= 0 else None)
+    return assigned
 
 
 def _runs(assigned: list[str | None]) -> list[tuple[str, int, int]]:

@@ -85,10 +85,10 @@ def tokenize_response(
     else:
         ids = tuple(int(token) for token in token_ids)
     decoded = str(tokenizer.decode(list(ids)))
-    ends = []
-    for index in range(len(ids)):
-        prefix = str(tokenizer.decode(list(ids[: index + 1])))
-        ends.append(_common_prefix_length(prefix, decoded))
+    ends = [
+        _common_prefix_length(prefix, decoded)
+        for prefix in _prefix_decodes(tokenizer, ids, decoded)
+    ]
     # Prefix decodes can overshoot on cleanup of spaces; keep the ends non-decreasing.
     for index in range(len(ends) - 2, -1, -1):
         ends[index] = min(ends[index], ends[index + 1])
@@ -98,7 +98,23 @@ def tokenize_response(
     return TokenizedText(decoded, ids, tuple(zip(starts, ends, strict=True)), id)
 
 
+def _prefix_decodes(
+    tokenizer: PreTrainedTokenizerBase, ids: tuple[int, ...], decoded: str
+) -> list[str]:
+    """Decodings of ids[:1], ids[:2], ..., through the Rust backend where it agrees with
+    `tokenizer.decode`, which is several times faster than one Python decode per prefix."""
+    prefixes = [list(ids[: index + 1]) for index in range(len(ids))]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and prefixes:
+        fast = backend.decode_batch(prefixes, skip_special_tokens=False)
+        if fast[-1] == decoded:
+            return list(fast)
+    return [str(tokenizer.decode(prefix)) for prefix in prefixes]
+
+
 def _common_prefix_length(first: str, second: str) -> int:
+    if second.startswith(first):
+        return len(first)
     length = min(len(first), len(second))
     for index in range(length):
         if first[index] != second[index]:
