@@ -2,9 +2,10 @@
 
     python bench/phases.py [--data tests/data/phases/eval.jsonl] [--n-per-group 40]
 
-Accuracy: onset precision, recall and F1 (onset within 3 tokens of the label, same concept) per
-scorer on the test split, per concept and micro-averaged, plus the F1 of safety-phase onsets
-alone (the first emergence of a safety concept) and response-level agreement. The clause
+Accuracy: onset precision, recall and F1 per scorer on the test split, per concept and
+micro-averaged. A predicted onset counts when it has the label's concept and lies within 3
+tokens of it. The report adds the F1 of safety-phase onsets alone (the first emergence of a
+safety concept) and response-level agreement. The clause
 ceiling row scores the human labels themselves after they are cut to whole clauses: no
 clause-level scorer can do better than it.
 

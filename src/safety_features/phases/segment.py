@@ -3,8 +3,8 @@
 - A **c-phase** is a run of tokens [token_start, token_end) assigned to concept c. A concept
   turns on where its score reaches its `enter` threshold and stays on while the score stays
   at or above its `exit` threshold (hysteresis). Where several concepts are on at one token,
-  the token goes to the one with the largest margin over its threshold: `exit` for the concept
-  that holds the previous token, `enter` for the others. Runs shorter
+  the token goes to the one with the largest margin over its threshold. That threshold is `exit`
+  for the concept of the previous token and `enter` for the others. Runs shorter
   than `min_tokens` are dropped, unless they end the response (a response cut off by the token
   limit can end in a short phase).
 - A **phase emergence** is the first token of a phase whose concept was not present at the

@@ -2,9 +2,9 @@
 
 Scorers work on clauses and report one score per token, so a token's index and its characters
 must stay aligned. `tokenize_response` decodes growing prefixes of the token ids and keeps only
-the part that agrees with the decoded whole text: a token that ends inside a multi-byte
+the part that agrees with the decoded whole text. So a token that ends inside a multi-byte
 character (an emoji split across byte-level tokens) gets an empty span, and the token that
-completes the character carries it. Character offsets index `TokenizedText.text`, which is
+completes the character covers it. Character offsets index `TokenizedText.text`, which is
 `tokenizer.decode(token_ids)`.
 """
 
