@@ -94,11 +94,15 @@ def load_minilm(device: str = "cpu") -> SentenceTransformer:
 
 
 class EmbeddingScorer:
-    """Clause embeddings against concept examples, as z-scores over background passages.
+    """Clause embeddings against concept examples, relative to background passages.
 
-    Embeddings are computed in batches, once per distinct clause text: an LRU cache of
+    Embeddings are computed in batches, once per distinct clause text. An LRU cache of
     `cache_size` clause embeddings serves repeated clauses, which are common in the
     responses of one model.
+
+    NOTE: MiniLM weighs a clause's topic over its negation, so a refusal that names a harmful
+    task can land closer to compliance examples than to refusals. On the labelled test set,
+    onset F1 is 0.64 over all concepts and 0.74 for the safety phase (`bench/phases.py`).
     """
 
     name = "embedding"
