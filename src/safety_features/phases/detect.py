@@ -9,6 +9,7 @@ writes that file.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from safety_features.phases.segment import (
     segment,
 )
 from safety_features.phases.text import TokenizedText, tokenize_response
+
+logger = logging.getLogger(__name__)
 
 ANNOTATION_SETTINGS_VALUE = 0.5
 """Annotation scores are 0 or 1, so any threshold between them gives the labelled spans."""
@@ -187,7 +190,16 @@ class PhaseDetector:
         for index, item in enumerate(items):
             key = ids[index] if ids is not None else str(index)
             if texts is not None:
-                result.append(tokenize_response(self.tokenizer, text=item, id=key))
+                tokens = tokenize_response(self.tokenizer, text=item, id=key)
+                if tokens.text != item:
+                    logger.warning(
+                        "Response %s changes when tokenized and decoded (%d characters before, "
+                        "%d after); offsets refer to the decoded text",
+                        key,
+                        len(item),
+                        len(tokens.text),
+                    )
+                result.append(tokens)
             else:
                 result.append(tokenize_response(self.tokenizer, token_ids=item, id=key))
         return result

@@ -104,11 +104,11 @@ def write_phase_outputs(
     """Write phases.jsonl, phases.html and up to `n_plots` score plots into folder `out`."""
     write_jsonl(out / "phases.jsonl", results)
     write_html(out / "phases.html", results, "Phases")
-    with_phase = [r for r in results if r.segmentation.phases][:n_plots]
-    for result in with_phase:
-        plot_scores(
-            out / "plots" / f"{_file_stem(result.id)}.png", result, dict(detector.settings.enter)
-        )
+    with_phase = [(i, r) for i, r in enumerate(results) if r.segmentation.phases][:n_plots]
+    for index, result in with_phase:
+        # The record number keeps names unique when two ids differ only in replaced characters.
+        name = f"{index:05d}-{_file_stem(result.id)}.png"
+        plot_scores(out / "plots" / name, result, dict(detector.settings.enter))
 
 
 def _file_stem(key: str | None) -> str:
