@@ -165,3 +165,12 @@ def test_failed_run_writes_nothing(tmp_path):
     config.write_text(f"model: {tmp_path / 'no-such-checkpoint'}\n")
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]
+
+
+def test_run_keeps_foreign_folder(tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    assert main(["run", "--out", str(foreign)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "keep"

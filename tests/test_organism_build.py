@@ -71,3 +71,17 @@ def test_successful_write_replaces_folder(tmp_path):
         (folder / "model.safetensors").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["model.safetensors"]
     assert [p.name for p in tmp_path.iterdir()] == ["chat"]
+
+
+def test_build_keeps_existing_checkpoints(tmp_path, capsys):
+    from safety_features.cli import main
+
+    (tmp_path / "chat").mkdir()
+    (tmp_path / "chat" / "config.json").write_text("{}")
+    assert (
+        main(["organism", "build", "--config", str(TINY_ORGANISM_CONFIG), "--out", str(tmp_path)])
+        == 2
+    )
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "chat" / "config.json").read_text() == "{}"
+    assert not (tmp_path / "base").exists()

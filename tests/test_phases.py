@@ -466,3 +466,46 @@ def test_phases_command_bad_input(tmp_path: Path, capsys) -> None:
     )
     assert "repeats id 'a'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_apology_joins_refusal_clause(tokenizer) -> None:
+    tokens = tokenize_response(tokenizer, text="I'm sorry, but I can't help with that.")
+    assert [c.text for c in split_clauses(tokens)] == ["I'm sorry, but I can't help with that."]
+
+
+def test_phases_command_guards_output(tmp_path: Path, capsys) -> None:
+    source = write_generations(
+        tmp_path / "in.jsonl", [{"id": "a", "prompt": "p", "response": REFUSAL}]
+    )
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    arguments = ["phases", str(source), "--scorer", "lexical"]
+    assert main([*arguments, "--out", str(foreign), "--overwrite"]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "keep"
+    assert main([*arguments, "--out", str(source)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main([*arguments, "--out", str(out)]) == 0
+    assert main([*arguments, "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*arguments, "--out", str(out), "--overwrite"]) == 0
+
+
+def test_phases_command_option_errors(tmp_path: Path, capsys) -> None:
+    source = write_generations(tmp_path / "in.jsonl", [{"id": "a", "prompt": "p"}])
+    out = str(tmp_path / "out")
+    assert main(["phases", str(source), "--out", out, "--scorer", "annotation"]) == 2
+    assert "pass --annotations FILE" in capsys.readouterr().err
+    assert main(["phases", str(source), "--out", out, "--max-new-tokens", "0"]) == 2
+    assert "Invalid max_new_tokens 0" in capsys.readouterr().err
+    assert main(["phases", str(source), "--out", out, "--plots", "-1"]) == 2
+    assert "Invalid number of plots -1" in capsys.readouterr().err
+    assert main(["evaluate-phases", "--split", "train", "--scorers", "lexical"]) == 2
+    assert "no records of split 'train'" in capsys.readouterr().err
+    assert main(["evaluate-phases", "--scorers", "embed"]) == 2
+    assert "Unknown scorer 'embed'" in capsys.readouterr().err
+    assert main(["calibrate-phases", "--scorers", "annotation"]) == 2
+    assert "Cannot calibrate scorer 'annotation'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

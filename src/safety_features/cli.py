@@ -49,7 +49,7 @@ def command_organism_build(args: argparse.Namespace) -> None:
     config = load_config(OrganismConfig, config_path(args.config))
     if args.seed is not None:
         config = OrganismConfig(**{**config.__dict__, "seed": args.seed})
-    build = build_organism(config, args.out, progress=not args.json)
+    build = build_organism(config, args.out, progress=not args.json, overwrite=args.overwrite)
     if args.json:
         print_json({"base": str(build.base_dir), "chat": str(build.chat_dir), **build.info})
     else:
@@ -239,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, help="run folder to write metrics.json, report and responses into"
     )
     run.add_argument(
-        "--overwrite", action="store_true", help="replace the files of a finished run in --out"
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in --out (a folder with metrics.json)",
     )
     run.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
     run.set_defaults(handler=command_run)
@@ -264,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for base/ and chat/ (default checkpoints/organism)",
     )
     build.add_argument("--seed", type=int, help="override the config's seed")
+    build.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the checkpoints already in --out once the build ends",
+    )
     build.add_argument("--json", action="store_true", help="print the build summary as JSON")
     build.set_defaults(handler=command_organism_build)
 
@@ -346,13 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="score plots to draw, for responses with phases (default 10)",
     )
-    phases.add_argument("--overwrite", action="store_true", help="replace the files in --out")
+    phases.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier phases output in --out (a folder with summary.json)",
+    )
     phases.add_argument("--json", action="store_true", help="print summary.json")
     phases.set_defaults(handler=command_phases)
 
     calibrate = commands.add_parser(
         "calibrate-phases",
         help="calibrate phase thresholds on labelled responses and store them beside the concept set",
+        description="Choose the enter and exit thresholds of each concept and the minimum phase "
+        "length by onset F1 on the labelled split, and write them into the thresholds file "
+        "beside the concept set (configs/concepts/safety.thresholds.json by default). That file "
+        "is tracked in git and read by `phases` and the main job, so their results change with it.",
     )
     _add_phase_data_options(calibrate, "dev")
     calibrate.set_defaults(handler=command_calibrate_phases)
@@ -376,9 +391,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safety_features.attribution.onset_contrast import NoOnsetsError
     from safety_features.experiments.main_job import RunFolderError
     from safety_features.models.loading import ModelLoadError
+    from safety_features.organism.train import OrganismExistsError
     from safety_features.phases.concepts import ConceptSetError
     from safety_features.phases.jobs import PhasesInputError
-    from safety_features.phases.scorers import AnnotationError
+    from safety_features.phases.scorers import AnnotationError, ScorerError
     from safety_features.saes.activations import HookNotFoundError
     from safety_features.saes.loading import SAELoadError
     from safety_features.saes.training import SAEExistsError
@@ -396,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConceptSetError,
         PhasesInputError,
         AnnotationError,
+        ScorerError,
+        OrganismExistsError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

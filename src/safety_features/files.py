@@ -32,6 +32,34 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+class OutputFolderError(RuntimeError):
+    """An output folder that cannot be replaced without losing files the command did not write."""
+
+
+def check_output_folder(path: str | Path, marker: str, overwrite: bool) -> Path:
+    """Return `path` resolved, or raise OutputFolderError if writing there could lose files.
+
+    The folder is replaced whole, so it must be absent, empty, or an earlier output of the same
+    command (recognized by the file `marker`) with `overwrite` set.
+    """
+    resolved = Path(path).expanduser().resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise OutputFolderError(f"Output path {path} is a file: pass a folder path to --out.")
+    if not resolved.exists() or not any(resolved.iterdir()):
+        return resolved
+    if not (resolved / marker).exists():
+        raise OutputFolderError(
+            f"Output folder {path} contains files that this command did not write (no {marker}), "
+            "and it would replace the whole folder: pass a new or empty folder to --out."
+        )
+    if not overwrite:
+        raise OutputFolderError(
+            f"Output folder {path} already contains results ({marker}). Pass another --out "
+            "folder, or --overwrite to replace them."
+        )
+    return resolved
+
+
 @contextmanager
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; on success it replaces `path` whole.

@@ -119,6 +119,42 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
     return "\n".join(lines) + "\n"
 
 
+def html_detail_sections(metrics: dict) -> str:
+    """The baseline rates by group, the phase counts and the top features, as HTML."""
+    escape = html.escape
+    groups = "".join(
+        f"<tr><td>{escape(group)}</td><td>{rate:.1%}</td></tr>"
+        for group, rate in metrics["baseline_safety_phase_rate_by_group"].items()
+    )
+    parts = [
+        "<h2>Baseline safety-phase rate by prompt group</h2>"
+        f"<table><tr><th>group</th><th>rate</th></tr>{groups}</table>"
+    ]
+    detector = metrics.get("phase_detector")
+    if detector:
+        counts = "".join(
+            f"<tr><td>{escape(kind)}</td><td>{escape(name)}</td><td>{count}</td></tr>"
+            for kind in ("emergences", "transitions")
+            for name, count in detector[kind].items()
+        )
+        parts.append(
+            "<h2>Phases in the baseline responses</h2>"
+            f"<p>Detector: {escape(str(detector['scorer']))} scorer, concept set "
+            f"<code>{escape(str(detector['concept_set']))}</code>.</p>"
+            f"<table><tr><th>kind</th><th>concept</th><th>count</th></tr>{counts}</table>"
+        )
+    features = "".join(
+        f"<tr><td>{f['feature']}</td><td>{f['onset_mean']:.3f}</td>"
+        f"<td>{f['control_mean']:.3f}</td><td>{f['score']:.3f}</td></tr>"
+        for f in metrics["top_features"]
+    )
+    parts.append(
+        "<h2>Top onset features</h2><table><tr><th>feature</th><th>onset mean</th>"
+        f"<th>control mean</th><th>score</th></tr>{features}</table>"
+    )
+    return "".join(parts)
+
+
 def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
     escape = html.escape
     table = "".join(
@@ -161,6 +197,7 @@ def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
         f"hook <code>{escape(str(metrics['hook_name']))}</code>, runtime {metrics['runtime_seconds']:.0f} s.</p>"
         f"<h2>Safety-phase rate under feature clamping</h2><table><tr><th>condition</th><th>prompts</th>"
         f"<th>rate</th></tr>{table}</table>"
+        f"{html_detail_sections(metrics)}"
         f"<h2>Sample responses</h2><p>{sample_legend}</p>"
         f"<ul>{''.join(items)}</ul></body></html>\n"
     )

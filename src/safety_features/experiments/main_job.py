@@ -30,7 +30,13 @@ from safety_features.attribution.onset_contrast import (
 )
 from safety_features.config import config_to_dict
 from safety_features.experiments.config import RunConfig
-from safety_features.files import atomic_directory, write_json_atomic, write_text_atomic
+from safety_features.files import (
+    OutputFolderError,
+    atomic_directory,
+    check_output_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 from safety_features.models.generation import generate
 from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
@@ -59,13 +65,12 @@ class RunFolderError(RuntimeError):
     """A run folder that already contains results."""
 
 
-def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
-    """Raise unless `out_dir` is free of a finished run, or `overwrite` allows replacing it."""
-    if (out_dir / "metrics.json").exists() and not overwrite:
-        raise RunFolderError(
-            f"Run folder {out_dir} already contains a finished run (metrics.json). "
-            "Pass another --out folder, or --overwrite to replace its files."
-        )
+def prepare_run_folder(out_dir: Path, overwrite: bool) -> Path:
+    """Return `out_dir` resolved; raise RunFolderError if the run could lose files there."""
+    try:
+        return check_output_folder(out_dir, "metrics.json", overwrite)
+    except OutputFolderError as error:
+        raise RunFolderError(str(error)) from error
 
 
 def write_jsonl(path: Path, records: Sequence[dict]) -> None:
@@ -263,8 +268,7 @@ def run_main_job(
     The outputs go into a temporary folder beside `out_dir` that replaces it only when every
     stage has finished, so a failed run leaves an earlier run folder as it was.
     """
-    out_dir = Path(out_dir)
-    prepare_run_folder(out_dir, overwrite)
+    out_dir = prepare_run_folder(Path(out_dir), overwrite)
     with atomic_directory(out_dir) as folder:
         metrics = run_stages(config, folder, out_dir, progress)
     logger.info("Run written to %s in %.0f s", out_dir, metrics["runtime_seconds"])

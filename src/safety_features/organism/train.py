@@ -245,11 +245,25 @@ def save_checkpoint(
         write_json_atomic(folder / BUILD_INFO_FILE, info)
 
 
+class OrganismExistsError(RuntimeError):
+    """An output folder that already holds organism checkpoints."""
+
+
 def build_organism(
-    config: OrganismConfig, out_dir: str | Path, progress: bool = True
+    config: OrganismConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
 ) -> OrganismBuild:
-    """Generate the corpus, train the tokenizer, pretrain `base`, tune `chat`, save both."""
+    """Generate the corpus, train the tokenizer, pretrain `base`, tune `chat`, save both.
+
+    Raises OrganismExistsError before any work when `out_dir` already holds a build and
+    `overwrite` is not set, so a rebuild never replaces checkpoints by accident.
+    """
     out_dir = Path(out_dir)
+    existing = [name for name in ("base", "chat") if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise OrganismExistsError(
+            f"{out_dir} already contains the checkpoint folders {', '.join(existing)}. "
+            "Pass another --out folder, or --overwrite to replace them once the build ends."
+        )
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safety_features.files import atomic_directory, write_json_atomic
+from safety_features.files import (
+    OutputFolderError,
+    atomic_directory,
+    check_output_folder,
+    write_json_atomic,
+)
 from safety_features.phases.concepts import SAFETY_CONCEPTS, load_concept_set
 from safety_features.phases.detect import PhaseDetector, PhaseResult, save_settings
 from safety_features.phases.evaluation import (
@@ -128,12 +133,17 @@ def run_phases(
     progress: bool = True,
 ) -> PhasesRun:
     """Detect phases in the generations of `input_path` (generating them first if needed)."""
-    records = read_generations(input_path)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if max_new_tokens < 1:
         raise PhasesInputError(
-            f"Output folder {out} is not empty: pass --overwrite or another --out."
+            f"Invalid max_new_tokens {max_new_tokens}: use a positive number of tokens."
         )
+    if n_plots < 0:
+        raise PhasesInputError(f"Invalid number of plots {n_plots}: use 0 or more.")
+    records = read_generations(input_path)
+    try:
+        out = check_output_folder(out, "summary.json", overwrite)
+    except OutputFolderError as error:
+        raise PhasesInputError(str(error)) from error
 
     started = time.perf_counter()
     generation_seconds = 0.0
@@ -195,8 +205,24 @@ def calibrate_phases(
     labelled = load_labelled(data, tokenizer, split=split)
     if not labelled:
         raise PhasesInputError(f"{data} has no records of split {split!r}; label some first.")
+    unlabelled = sorted(
+        set(concept_set.names) - {c for item in labelled for c, _ in item.emergences}
+    )
+    if unlabelled:
+        logger.warning(
+            "No %s response of %s has a phase of %s, so their thresholds rest on negatives "
+            "only; label some responses with these concepts",
+            split,
+            data,
+            ", ".join(unlabelled),
+        )
     summary = {}
     for name in scorers:
+        if name not in ("embedding", "lexical"):
+            raise PhasesInputError(
+                f"Cannot calibrate scorer {name!r}: calibrate embedding or lexical; the "
+                "annotation scorer needs no thresholds."
+            )
         scorer = make_scorer(name)
         scores = scorer.score([item.tokens for item in labelled], concept_set)
         settings, f1 = calibrate_settings(labelled, scores, concept_set, name)
@@ -231,6 +257,8 @@ def evaluate_phases(
 
     tokenizer = load_tokenizer(model)
     labelled = load_labelled(data, tokenizer, split=split)
+    if not labelled:
+        raise PhasesInputError(f"{data} has no records of split {split!r}: use dev or test.")
     results = {}
     for name in scorers:
         detector = PhaseDetector(tokenizer, concepts, name)

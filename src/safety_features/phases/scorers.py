@@ -102,7 +102,7 @@ class EmbeddingScorer:
 
     NOTE: MiniLM weighs a clause's topic over its negation, so a refusal that names a harmful
     task can land closer to compliance examples than to refusals. On the labelled test set,
-    onset F1 is 0.64 over all concepts and 0.74 for the safety phase (`bench/phases.py`).
+    onset F1 is 0.63 over all concepts and 0.74 for the safety phase (`bench/phases.py`).
     """
 
     name = "embedding"
@@ -285,6 +285,10 @@ def read_annotations(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+class ScorerError(ValueError):
+    """An unknown scorer name, or a scorer without the input it needs."""
+
+
 def make_scorer(name: str, annotations: str | Path | None = None) -> MembershipScorer:
     """Build the scorer called `name` (one of SCORER_NAMES)."""
     if name == "embedding":
@@ -293,8 +297,8 @@ def make_scorer(name: str, annotations: str | Path | None = None) -> MembershipS
         return LexicalScorer()
     if name == "annotation":
         if annotations is None:
-            raise ValueError(
-                "the annotation scorer needs an annotation file: pass --annotations FILE"
+            raise ScorerError(
+                "The annotation scorer needs an annotation file: pass --annotations FILE."
             )
         return AnnotationScorer.from_jsonl(annotations)
-    raise ValueError(f"unknown scorer {name!r}: use one of {', '.join(SCORER_NAMES)}")
+    raise ScorerError(f"Unknown scorer {name!r}: use one of {', '.join(SCORER_NAMES)}.")
