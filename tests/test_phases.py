@@ -88,7 +88,9 @@ def test_shipped_concept_set_loads(concepts) -> None:
 def test_concept_missing_field_rejected() -> None:
     data = small_set()
     del data["concepts"][0]["examples"]
-    with pytest.raises(ConceptSetError, match=r"concepts\[0\] is missing the field 'examples'"):
+    with pytest.raises(
+        ConceptSetError, match=r"concepts\[0\] \(safety\) is missing the field 'examples'"
+    ):
         concept_set_from_dict(data)
 
 
@@ -305,6 +307,14 @@ def test_annotation_scorer_errors(tokenizer, concepts) -> None:
         detector.detect(texts=[REFUSAL], ids=["r1"])
     with pytest.raises(AnnotationError, match="No annotation for response id 'r2'"):
         detector.detect(texts=[REFUSAL], ids=["r2"])
+    misspelled = {
+        "id": "r3",
+        "response": REFUSAL,
+        "phases": [{"concept": "saftey", "start": 0, "end": 5}],
+    }
+    detector = PhaseDetector(tokenizer, concepts, AnnotationScorer([misspelled]))
+    with pytest.raises(AnnotationError, match="response id 'r3': Unknown concept 'saftey'"):
+        detector.detect(texts=[REFUSAL], ids=["r3"])
     with pytest.raises(AnnotationError, match=r"span \[0, 99\) is invalid"):
         AnnotationScorer(
             [
@@ -435,6 +445,7 @@ def test_phases_command_writes_outputs(tmp_path: Path, capsys) -> None:
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_responses"] == 3
+    assert summary["generated"] is False
     records = [json.loads(line) for line in (out / "phases.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == ["a", "b", "c"]
     assert {p["concept"] for p in records[0]["phases"]} >= {"safety"}
@@ -456,7 +467,7 @@ def test_phases_command_bad_input(tmp_path: Path, capsys) -> None:
     assert "give every record a response" in capsys.readouterr().err
     no_id = write_generations(tmp_path / "noid.jsonl", [{"prompt": "p", "response": "r"}])
     assert main(["phases", str(no_id), "--out", str(tmp_path / "o"), "--scorer", "lexical"]) == 2
-    assert "needs a JSON object with the fields id and prompt" in capsys.readouterr().err
+    assert "is missing the field 'id'" in capsys.readouterr().err
     duplicate = write_generations(
         tmp_path / "dup.jsonl",
         [{"id": "a", "prompt": "p", "response": "r"}, {"id": "a", "prompt": "p", "response": "r"}],
@@ -504,6 +515,8 @@ def test_phases_command_option_errors(tmp_path: Path, capsys) -> None:
     assert "Invalid number of plots -1" in capsys.readouterr().err
     assert main(["evaluate-phases", "--split", "train", "--scorers", "lexical"]) == 2
     assert "no records of split 'train'" in capsys.readouterr().err
+    assert main(["phases", str(source), "--out", out, "--annotations", str(source)]) == 2
+    assert "--annotations is read only by --scorer annotation" in capsys.readouterr().err
     assert main(["evaluate-phases", "--scorers", "embed"]) == 2
     assert "Unknown scorer 'embed'" in capsys.readouterr().err
     assert main(["calibrate-phases", "--scorers", "annotation"]) == 2

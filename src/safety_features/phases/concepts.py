@@ -128,7 +128,8 @@ def concept_set_from_dict(
     if not isinstance(raw_concepts, list) or not raw_concepts:
         raise ConceptSetError(f"{where}: concepts must be a non-empty list of concept mappings.")
     concepts = tuple(
-        _concept(item, f"{where}: concepts[{i}]") for i, item in enumerate(raw_concepts)
+        _concept(item, f"{where}: concepts[{i}]{_name_hint(item)}")
+        for i, item in enumerate(raw_concepts)
     )
     names = [concept.name for concept in concepts]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -164,6 +165,13 @@ def concept_set_from_dict(
         background=background,
         path=path,
     )
+
+
+def _name_hint(item: Any) -> str:
+    """ " (name)" for a concept entry that has a string name, so errors say which concept."""
+    if isinstance(item, dict) and isinstance(item.get("name"), str):
+        return f" ({item['name']})"
+    return ""
 
 
 def _concept(data: Any, where: str) -> Concept:

@@ -55,8 +55,11 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise PhasesInputError(f"{where} is not valid JSON: {error}.") from error
-        if not isinstance(record, dict) or "id" not in record or "prompt" not in record:
-            raise PhasesInputError(f"{where} needs a JSON object with the fields id and prompt.")
+        if not isinstance(record, dict):
+            raise PhasesInputError(f"{where} must be a JSON object with id, prompt and response.")
+        for field in ("id", "prompt"):
+            if field not in record:
+                raise PhasesInputError(f"{where} is missing the field {field!r}; add it.")
         key = str(record["id"])
         if key in seen:
             raise PhasesInputError(f"{where} repeats id {key!r}; give every record a unique id.")
@@ -66,7 +69,10 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
                 raise PhasesInputError(f"{where}: {field} must be a string.")
         records.append({**record, "id": key})
     if not records:
-        raise PhasesInputError(f"Input file {path} has no records.")
+        raise PhasesInputError(
+            f"Input file {path} has no records: add one JSON object per line with id, prompt "
+            "and response."
+        )
     with_response = sum("response" in record for record in records)
     if 0 < with_response < len(records):
         raise PhasesInputError(
@@ -139,6 +145,11 @@ def run_phases(
         )
     if n_plots < 0:
         raise PhasesInputError(f"Invalid number of plots {n_plots}: use 0 or more.")
+    if annotations is not None and scorer != "annotation":
+        raise PhasesInputError(
+            f"--annotations is read only by --scorer annotation, not by --scorer {scorer}: "
+            "drop it or pass --scorer annotation."
+        )
     records = read_generations(input_path)
     try:
         out = check_output_folder(out, "summary.json", overwrite)
@@ -178,6 +189,7 @@ def run_phases(
         "concept_set": detector.concepts.name,
         "settings": detector.settings.to_dict(),
         "model": model,
+        "generated": "response" not in records[0],
         "generation_seconds": generation_seconds,
         "seconds": time.perf_counter() - started,
     }

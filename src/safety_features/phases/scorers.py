@@ -233,7 +233,12 @@ class AnnotationScorer:
                 )
             scores = np.zeros((len(tokens), len(concepts.concepts)), dtype=np.float32)
             for phase in record["phases"]:
-                column = concepts.index(phase["concept"])
+                try:
+                    column = concepts.index(phase["concept"])
+                except ValueError as error:
+                    raise AnnotationError(
+                        f"Annotation of response id {tokens.id!r}: {error}"
+                    ) from error
                 for index, (start, end) in enumerate(tokens.char_spans):
                     # An empty span (a token ending inside a character) counts as one character.
                     if start < phase["end"] and max(end, start + 1) > phase["start"]:
