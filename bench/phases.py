@@ -49,7 +49,7 @@ from safety_features.phases.text import split_clauses
 
 
 def safety_onsets(emergences) -> list[tuple[str, int]]:
-    """The first emergence of a safety concept, relabelled "safety_phase", as a list."""
+    """Return the first emergence of a safety concept, relabelled "safety_phase", as a list."""
     first = next((t for c, t in emergences if c in SAFETY_CONCEPTS), None)
     return [] if first is None else [("safety_phase", first)]
 

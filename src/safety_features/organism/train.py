@@ -246,7 +246,7 @@ def save_checkpoint(
 
 
 class OrganismExistsError(RuntimeError):
-    """An output folder that already holds organism checkpoints."""
+    """An output folder that already contains organism checkpoints."""
 
 
 def build_organism(
@@ -254,7 +254,7 @@ def build_organism(
 ) -> OrganismBuild:
     """Generate the corpus, train the tokenizer, pretrain `base`, tune `chat`, save both.
 
-    Raises OrganismExistsError before any work when `out_dir` already holds a build and
+    Raises OrganismExistsError before any work when `out_dir` already contains a build and
     `overwrite` is not set, so a rebuild never replaces checkpoints by accident.
     """
     out_dir = Path(out_dir)
