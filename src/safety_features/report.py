@@ -120,7 +120,7 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
 
 
 def html_detail_sections(metrics: dict) -> str:
-    """The baseline rates by group, the phase counts and the top features, as HTML."""
+    """Render the baseline rates by group, the phase counts and the top features as HTML."""
     escape = html.escape
     groups = "".join(
         f"<tr><td>{escape(group)}</td><td>{rate:.1%}</td></tr>"

@@ -168,7 +168,7 @@ def concept_set_from_dict(
 
 
 def _name_hint(item: Any) -> str:
-    """ " (name)" for a concept entry that has a string name, so errors say which concept."""
+    """Return ' (name)' for a concept entry with a string name, so errors name the concept."""
     if isinstance(item, dict) and isinstance(item.get("name"), str):
         return f" ({item['name']})"
     return ""

@@ -127,11 +127,11 @@ class PhaseResult:
         return any(phase.concept in concepts for phase in self.segmentation.phases)
 
     def first_onset(self, concepts: Sequence[str] = SAFETY_CONCEPTS) -> Emergence | None:
-        """The earliest emergence of any of `concepts`, or None."""
+        """Return the earliest emergence of any of `concepts`, or None."""
         return next((e for e in self.segmentation.emergences if e.concept in concepts), None)
 
     def to_record(self) -> dict:
-        """A JSON-ready record: texts, tokens, phases, emergences, transitions, score summary."""
+        """Build a JSON-ready record: texts, tokens, phases, emergences, transitions, scores."""
         seg = self.segmentation
         return {
             "id": self.id,

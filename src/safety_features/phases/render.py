@@ -35,7 +35,7 @@ def write_jsonl(
 
 
 def response_html(result: PhaseResult, colours: dict[str, str]) -> str:
-    """One response as HTML: every token a span coloured by its phase, onsets marked."""
+    """Render one response as HTML: every token a span coloured by its phase, onsets marked."""
     onsets = {e.token_index: e.concept for e in result.segmentation.emergences}
     labels = result.segmentation.labels
     parts = []
@@ -59,7 +59,7 @@ def response_html(result: PhaseResult, colours: dict[str, str]) -> str:
 def results_html(
     results: Sequence[PhaseResult], title: str, captions: Sequence[str] | None = None
 ) -> str:
-    """A complete HTML page showing `results`, with a legend of the concept colours."""
+    """Render a complete HTML page of `results`, with a legend of the concept colours."""
     concepts = results[0].concepts if results else ()
     colours = concept_colours(concepts)
     legend = " ".join(

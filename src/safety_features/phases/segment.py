@@ -164,7 +164,7 @@ def segment(
 def _assign(
     rows: list[list[float]], enter: list[float], exit_: list[float], names: tuple[str, ...]
 ) -> list[str | None]:
-    """The concept of each token, by hysteresis per concept and the largest margin between them.
+    """Assign each token a concept, by hysteresis per concept and the largest margin between them.
 
     Plain Python loops, because per-token numpy calls on arrays of a few concepts are slower.
     """
