@@ -97,7 +97,7 @@ def accuracy(data: str, tokenizer) -> dict:
     concepts = load_concept_set()
     labelled = load_labelled(data, tokenizer, split="test")
     report = {}
-    for name in ("embedding", "lexical"):
+    for name in ("embedding", "lexical", "hybrid"):
         detector = PhaseDetector(tokenizer, concepts, name)
         results = detector.detect_tokens([item.tokens for item in labelled])
         scores = evaluate_results(results, labelled)

@@ -345,6 +345,29 @@ def test_embedding_scores_refusal_as_safety(tokenizer, concepts) -> None:
 
 
 @pytest.mark.slow
+def test_hybrid_adds_weighted_lexical(tokenizer, concepts) -> None:
+    from safety_features.phases.scorers import EmbeddingScorer, HybridScorer
+
+    embedding = EmbeddingScorer()
+    hybrid = HybridScorer(embedding, lexical_weight=0.2)
+    tokens = [tokenize_response(tokenizer, text=text) for text in (REFUSAL, HELPFUL)]
+    expected = [
+        e + 0.2 * w
+        for e, w in zip(
+            embedding.score(tokens, concepts), LexicalScorer().score(tokens, concepts), strict=True
+        )
+    ]
+    for got, want in zip(hybrid.score(tokens, concepts), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    # The refusal matches safety patterns, so the hybrid safety score exceeds the embedding one.
+    safety = concepts.index("safety")
+    assert (
+        hybrid.score(tokens[:1], concepts)[0][0, safety]
+        > embedding.score(tokens[:1], concepts)[0][0, safety]
+    )
+
+
+@pytest.mark.slow
 def test_embedding_detector_on_token_ids(tokenizer, concepts) -> None:
     detector = PhaseDetector(tokenizer, concepts, "embedding")
     texts = [REFUSAL, HELPFUL]
@@ -391,7 +414,7 @@ def test_calibration_finds_separating_threshold(tmp_path: Path, tokenizer, conce
 
 
 def test_shipped_thresholds_match_concept_set(concepts) -> None:
-    for scorer in ("embedding", "lexical"):
+    for scorer in ("embedding", "lexical", "hybrid"):
         settings = load_settings(concepts, scorer)
         assert set(settings.enter) == set(concepts.names)
 

@@ -207,8 +207,8 @@ def _add_phase_data_options(parser: argparse.ArgumentParser, split: str) -> None
     )
     parser.add_argument(
         "--scorers",
-        default="embedding,lexical",
-        help="comma-separated scorers (default embedding,lexical)",
+        default="embedding,lexical,hybrid",
+        help="comma-separated scorers (default embedding,lexical,hybrid)",
     )
     parser.add_argument(
         "--model",
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     phases.add_argument(
         "--scorer",
         default="embedding",
-        choices=("embedding", "lexical", "annotation"),
+        choices=("embedding", "lexical", "hybrid", "annotation"),
         help="membership scorer (default embedding)",
     )
     phases.add_argument("--annotations", help="labelled spans, JSONL, for --scorer annotation")

@@ -24,8 +24,8 @@ class RunConfig:
     batch_size: int = 64
     """Prompts generated together in one left-padded batch."""
     phase_scorer: str = "embedding"
-    """Membership scorer of the phase detector: "embedding" or "lexical" (calibrated thresholds
-    from the concept set's thresholds file)."""
+    """Membership scorer of the phase detector: "embedding", "lexical" or "hybrid" (calibrated
+    thresholds from the concept set's thresholds file)."""
     concepts: str | None = None
     """Concept set YAML of the phase detector; None for configs/concepts/safety.yaml."""
     sae_path: str | None = "checkpoints/saes/organism-chat-resid2"
@@ -61,9 +61,9 @@ class RunConfig:
                 raise ValueError(
                     f"{name}={getattr(self, name)!r} is invalid: use one of {', '.join(CLAMP_POSITIONS)}."
                 )
-        if self.phase_scorer not in ("embedding", "lexical"):
+        if self.phase_scorer not in ("embedding", "lexical", "hybrid"):
             raise ValueError(
-                f"phase_scorer={self.phase_scorer!r} is invalid: use embedding or lexical."
+                f"phase_scorer={self.phase_scorer!r} is invalid: use embedding, lexical or hybrid."
             )
         if not math.isfinite(self.trigger_multiple) or self.trigger_multiple <= 0:
             raise ValueError(

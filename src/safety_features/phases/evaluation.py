@@ -21,13 +21,18 @@ from safety_features.phases.segment import SegmentationSettings, segment
 from safety_features.phases.text import TokenizedText
 
 ONSET_TOLERANCE_TOKENS = 3
-# Embedding scores are cosine-similarity differences, mostly within [-0.2, 0.4]; lexical scores
-# are summed pattern weights in [0, 1].
+# Embedding scores are cosine-similarity differences, mostly within [-0.2, 0.4]. Lexical scores
+# are summed pattern weights in [0, 1], and hybrid scores add 0.2 times them to embedding scores.
 ENTER_GRID = {
     "embedding": tuple(round(float(x), 3) for x in np.arange(-0.1, 0.4001, 0.0125)),
     "lexical": (0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0),
+    "hybrid": tuple(round(float(x), 3) for x in np.arange(-0.1, 0.6001, 0.0125)),
 }
-EXIT_OFFSETS = {"embedding": (0.0, 0.025, 0.05, 0.1), "lexical": (0.0,)}
+EXIT_OFFSETS = {
+    "embedding": (0.0, 0.025, 0.05, 0.1),
+    "lexical": (0.0,),
+    "hybrid": (0.0, 0.025, 0.05, 0.1),
+}
 MIN_TOKENS_GRID = (1, 2, 3)
 
 
@@ -178,7 +183,9 @@ def calibrate_settings(
     Returns the settings and their F1 on `labelled`.
     """
     if scorer not in ENTER_GRID:
-        raise ValueError(f"scorer {scorer!r} has no calibration grid: use embedding or lexical")
+        raise ValueError(
+            f"scorer {scorer!r} has no calibration grid: use embedding, lexical or hybrid"
+        )
     grid = ENTER_GRID[scorer]
     enter = {name: grid[len(grid) // 2] for name in concepts.names}
     exit_ = dict(enter)

@@ -202,7 +202,7 @@ def run_phases(
 def calibrate_phases(
     data: str | Path,
     concepts: str | Path | None = None,
-    scorers: tuple[str, ...] = ("embedding", "lexical"),
+    scorers: tuple[str, ...] = ("embedding", "lexical", "hybrid"),
     model: str = "organism:chat",
     split: str = "dev",
 ) -> dict:
@@ -230,10 +230,10 @@ def calibrate_phases(
         )
     summary = {}
     for name in scorers:
-        if name not in ("embedding", "lexical"):
+        if name not in ("embedding", "lexical", "hybrid"):
             raise PhasesInputError(
-                f"Cannot calibrate scorer {name!r}: calibrate embedding or lexical; the "
-                "annotation scorer needs no thresholds."
+                f"Cannot calibrate scorer {name!r}: calibrate embedding, lexical or hybrid. "
+                "The annotation scorer needs no thresholds."
             )
         scorer = make_scorer(name)
         scores = scorer.score([item.tokens for item in labelled], concept_set)
@@ -260,7 +260,7 @@ def calibrate_phases(
 def evaluate_phases(
     data: str | Path,
     concepts: str | Path | None = None,
-    scorers: tuple[str, ...] = ("embedding", "lexical"),
+    scorers: tuple[str, ...] = ("embedding", "lexical", "hybrid"),
     model: str = "organism:chat",
     split: str = "test",
 ) -> dict:

@@ -7,6 +7,8 @@
   neutral text.
 - `LexicalScorer`: weighted phrase patterns, the fast baseline of refusal studies. A clause
   scores the summed weights of the patterns that match starting inside it, capped at 1.
+- `HybridScorer`: the embedding score plus a fixed fraction of the lexical score, so a
+  matched refusal phrase can outweigh a topic that pulls the embedding toward compliance.
 - `AnnotationScorer`: human labels from JSONL, 1 inside a labelled span of the concept, else 0.
 
 Every token of a clause gets the clause's score, so a phase starts at a clause boundary.
@@ -29,7 +31,7 @@ from safety_features.phases.text import Clause, TokenizedText, split_clauses
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-SCORER_NAMES: tuple[str, ...] = ("embedding", "lexical", "annotation")
+SCORER_NAMES: tuple[str, ...] = ("embedding", "lexical", "hybrid", "annotation")
 
 
 class MembershipScorer(Protocol):
@@ -194,6 +196,26 @@ class EmbeddingScorer:
         return results
 
 
+class HybridScorer:
+    """Embedding scores plus `lexical_weight` times lexical scores, token by token."""
+
+    name = "hybrid"
+
+    def __init__(
+        self, embedding: EmbeddingScorer | None = None, lexical_weight: float = 0.2
+    ) -> None:
+        if not lexical_weight > 0:
+            raise ValueError(f"invalid lexical_weight {lexical_weight}: use a positive number")
+        self.embedding = embedding if embedding is not None else EmbeddingScorer()
+        self.lexical = LexicalScorer()
+        self.lexical_weight = lexical_weight
+
+    def score(self, texts: Sequence[TokenizedText], concepts: ConceptSet) -> list[np.ndarray]:
+        embedding = self.embedding.score(texts, concepts)
+        lexical = self.lexical.score(texts, concepts)
+        return [e + self.lexical_weight * w for e, w in zip(embedding, lexical, strict=True)]
+
+
 class AnnotationError(ValueError):
     """An annotation file or record that cannot be read or does not fit its response."""
 
@@ -300,6 +322,8 @@ def make_scorer(name: str, annotations: str | Path | None = None) -> MembershipS
         return EmbeddingScorer()
     if name == "lexical":
         return LexicalScorer()
+    if name == "hybrid":
+        return HybridScorer()
     if name == "annotation":
         if annotations is None:
             raise ScorerError(
