@@ -150,16 +150,21 @@ def _scorer_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def command_calibrate_phases(args: argparse.Namespace) -> None:
-    from safety_features.phases.jobs import calibrate_phases
-
-    summary = calibrate_phases(
+def _phase_data_arguments(args: argparse.Namespace) -> tuple:
+    """Return (data, concepts, scorers, model, split) from the labelled-data options."""
+    return (
         config_path(args.data),
         config_path(args.concepts) if args.concepts else None,
         _scorer_list(args.scorers),
         args.model,
         args.split,
     )
+
+
+def command_calibrate_phases(args: argparse.Namespace) -> None:
+    from safety_features.phases.jobs import calibrate_phases
+
+    summary = calibrate_phases(*_phase_data_arguments(args))
     if args.json:
         print_json(summary)
         return
@@ -175,13 +180,7 @@ def command_calibrate_phases(args: argparse.Namespace) -> None:
 def command_evaluate_phases(args: argparse.Namespace) -> None:
     from safety_features.phases.jobs import evaluate_phases
 
-    summary = evaluate_phases(
-        config_path(args.data),
-        config_path(args.concepts) if args.concepts else None,
-        _scorer_list(args.scorers),
-        args.model,
-        args.split,
-    )
+    summary = evaluate_phases(*_phase_data_arguments(args))
     if args.json:
         print_json(summary)
         return

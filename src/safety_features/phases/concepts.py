@@ -96,9 +96,10 @@ class ConceptSet:
 def load_concept_set(path: str | Path | None = None) -> ConceptSet:
     """Load and validate a concept set YAML file (default: the project's safety set).
 
-    Raises ConceptSetError naming the file, the key and the fix for a missing file, invalid
-    YAML, a missing or unknown key, a wrong type, a pattern that does not compile, a weight
-    outside (0, 1], a duplicate concept name, or an exclusivity pair naming an unknown concept.
+    Raises ConceptSetError, naming the file, the key and the fix. The causes are a missing file,
+    invalid YAML, a missing or unknown key, or a wrong type. Others are a pattern that does not
+    compile, a weight outside (0, 1], a duplicate concept name, and an exclusivity pair that
+    names an unknown concept.
     """
     path = Path(path) if path is not None else DEFAULT_CONCEPT_SET
     if not path.is_file():

@@ -264,7 +264,7 @@ def evaluate_phases(
     model: str = "organism:chat",
     split: str = "test",
 ) -> dict:
-    """Onset precision, recall, F1 and response agreement of each scorer on labelled data."""
+    """Compute onset precision, recall, F1 and response agreement of each scorer on labelled data."""
     from safety_features.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(model)
