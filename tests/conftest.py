@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from safety_features.config import load_config
 from safety_features.models.loading import REPOSITORY_ROOT, load_model
 from safety_features.organism.config import OrganismConfig
 from safety_features.organism.train import build_organism
-from safety_features.saes.config import SAETrainingConfig
+from safety_features.saes.config import ActivationDataConfig, SAETrainingConfig, TrackingConfig
 from safety_features.saes.training import train_sae
 
 TINY_ORGANISM_CONFIG = REPOSITORY_ROOT / "configs" / "organism-tiny.yaml"
@@ -19,13 +20,21 @@ SHIPPED_CHAT = REPOSITORY_ROOT / "checkpoints" / "organism" / "chat"
 SHIPPED_SAE = REPOSITORY_ROOT / "checkpoints" / "saes" / "organism-chat-resid2"
 
 TINY_SAE_CONFIG = SAETrainingConfig(
+    run_name="tiny-sae",
     hook_name="blocks.1.hook_resid_pre",
     d_sae=64,
     k=4,
     training_tokens=4096,
     batch_size=128,
-    n_prompts_per_group=4,
-    max_new_tokens=8,
+    checkpoint_every=8,
+    data=ActivationDataConfig(n_prompts_per_group=8, max_new_tokens=8, shard_size=256),
+    tracking=TrackingConfig(
+        wandb_mode="disabled",
+        eval_every=16,
+        ce_eval_transcripts=4,
+        safety_eval_prompts_per_group=2,
+        phase_scorer="lexical",
+    ),
 )
 
 
@@ -49,6 +58,11 @@ def tiny_chat(tiny_organism_dir):
 
 @pytest.fixture(scope="session")
 def tiny_sae_dir(tiny_organism_dir, tiny_chat, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sae") / "tiny-sae"
-    train_sae(TINY_SAE_CONFIG, out, loaded=tiny_chat, progress=False)
-    return out
+    folder = tmp_path_factory.mktemp("sae")
+    config = replace(
+        TINY_SAE_CONFIG, data=replace(TINY_SAE_CONFIG.data, cache_dir=str(folder / "cache"))
+    )
+    train_sae(
+        config, folder / "tiny-sae", loaded=tiny_chat, progress=False, work_dir=folder / "work"
+    )
+    return folder / "tiny-sae"

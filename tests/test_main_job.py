@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -12,13 +13,17 @@ from tests.conftest import TINY_SAE_CONFIG
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     # The shipped organism, because the tiny one is too undertrained to produce safety phases.
+    cache = tmp_path_factory.mktemp("activations")
     config = RunConfig(
         model="organism:chat",
         n_prompts_per_group=3,
         max_new_tokens=16,
         batch_size=8,
         sae_path=None,
-        sae_training=TINY_SAE_CONFIG,
+        sae_training=replace(
+            TINY_SAE_CONFIG,
+            data=replace(TINY_SAE_CONFIG.data, cache_dir=str(cache)),
+        ),
         n_clamped_features=4,
         n_random_controls=1,
     )
@@ -138,7 +143,8 @@ def test_cli_model_without_onsets(tiny_organism_dir, tmp_path, capsys):
     config.write_text(
         f"model: {tiny_organism_dir / 'chat'}\nn_prompts_per_group: 2\nmax_new_tokens: 4\nsae_path: null\n"
         "sae_training:\n  hook_name: blocks.1.hook_resid_pre\n  d_sae: 32\n  k: 4\n  training_tokens: 512\n"
-        "  batch_size: 64\n  n_prompts_per_group: 2\n  max_new_tokens: 4\n"
+        "  batch_size: 64\n  tracking: {wandb_mode: disabled}\n"
+        f"  data: {{n_prompts_per_group: 2, max_new_tokens: 4, cache_dir: {tmp_path / 'cache'}}}\n"
     )
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "Ranking needs onset and control positions, got 0 onsets" in capsys.readouterr().err
@@ -174,3 +180,18 @@ def test_run_keeps_foreign_folder(tmp_path, capsys):
     assert main(["run", "--out", str(foreign)]) == 2
     assert "did not write" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "keep"
+
+
+def test_sae_quality_in_report(tiny_run):
+    # The tiny run trains its SAE, so the report shows the metrics that training measured.
+    _, result = tiny_run
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    quality = metrics["sae_quality"]
+    assert quality["architecture"] == "topk" and quality["d_sae"] == 64
+    assert 0 < quality["ce_loss_score"] <= 1.5
+    report = (result.out_dir / "report.md").read_text()
+    assert (
+        f"| explained variance, held-out transcripts | {quality['explained_variance']:.3f} |"
+        in report
+    )
+    assert "<h2>SAE</h2>" in (result.out_dir / "report.html").read_text()

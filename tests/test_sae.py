@@ -1,25 +1,37 @@
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
 from sae_lens import SAE
+from safetensors.torch import load_file
 
 from safety_features.models.loading import load_model
 from safety_features.saes.activations import transcript_activations
-from safety_features.saes.config import SAETrainingConfig
+from safety_features.saes.config import ActivationDataConfig, SAETrainingConfig, TrackingConfig
 from safety_features.saes.loading import METADATA_FILE, SAELoadError, check_sae_fits, load_sae
-from safety_features.saes.training import train_sae
+from safety_features.saes.training import SAEExistsError, check_loss, train_sae
 from tests.conftest import TINY_SAE_CONFIG
 
 
+def tiny_config(tmp_path, **changes) -> SAETrainingConfig:
+    """The tiny SAE config with its activation cache under `tmp_path`."""
+    data = replace(TINY_SAE_CONFIG.data, cache_dir=str(tmp_path / "cache"))
+    return replace(TINY_SAE_CONFIG, data=data, **changes)
+
+
 def test_checkpoint_files(tiny_sae_dir):
-    for name in ("cfg.json", "sae_weights.safetensors", METADATA_FILE):
+    for name in ("cfg.json", "sae_weights.safetensors", "sparsity.safetensors", METADATA_FILE):
         assert (tiny_sae_dir / name).is_file()
     metadata = json.loads((tiny_sae_dir / METADATA_FILE).read_text())
     assert metadata["hook_name"] == TINY_SAE_CONFIG.hook_name
     assert len(metadata["model_weights_sha256"]) == 64
     assert metadata["config"]["d_sae"] == 64
+    assert metadata["config"]["data"]["shard_size"] == 256
+    assert metadata["data"]["n_training_rows"] > 0
+    sparsity = load_file(tiny_sae_dir / "sparsity.safetensors")["sparsity"]
+    assert sparsity.shape == (64,)
 
 
 def test_sae_lens_reads_same_features(tiny_sae_dir, tiny_chat):
@@ -36,24 +48,51 @@ def test_sae_lens_reads_same_features(tiny_sae_dir, tiny_chat):
     assert theirs.cfg.metadata.hook_name == TINY_SAE_CONFIG.hook_name
 
 
-def test_topk_sparsity(tiny_sae_dir):
-    metadata = json.loads((tiny_sae_dir / METADATA_FILE).read_text())
-    assert metadata["metrics"]["l0"] <= TINY_SAE_CONFIG.k + 1e-6
-    assert metadata["metrics"]["explained_variance"] > 0
+@pytest.fixture(scope="module")
+def organism_sae_metrics(tmp_path_factory) -> dict:
+    """Metrics of a small SAE on the shipped organism, whose loss and safety phases are real."""
+    folder = tmp_path_factory.mktemp("organism-sae")
+    config = SAETrainingConfig(
+        run_name="small",
+        d_sae=256,
+        k=16,
+        training_tokens=256 * 200,
+        batch_size=256,
+        data=ActivationDataConfig(n_prompts_per_group=16, cache_dir=str(folder / "cache")),
+        tracking=TrackingConfig(
+            wandb_mode="disabled", safety_eval_prompts_per_group=4, phase_scorer="lexical"
+        ),
+    )
+    result = train_sae(config, folder / "sae", work_dir=folder / "work", progress=False)
+    return json.loads((result.path / METADATA_FILE).read_text())["metrics"]
+
+
+def test_metrics_recorded(organism_sae_metrics):
+    metrics = organism_sae_metrics
+    assert metrics["l0"] <= 16 + 1e-6
+    assert 0 < metrics["explained_variance"] <= 1
+    # Splicing in a trained SAE must cost less than deleting the activation.
+    assert metrics["ce_loss_with_sae"] < metrics["ce_loss_zero_ablated"]
+    recovered = metrics["ce_loss_zero_ablated"] - metrics["ce_loss_with_sae"]
+    removed = metrics["ce_loss_zero_ablated"] - metrics["ce_loss_clean"]
+    assert metrics["ce_loss_score"] == pytest.approx(recovered / removed)
+    assert metrics["ce_loss_score"] > 0.5
+    assert metrics["n_safety"] > 0 and metrics["n_other"] > 0
+    for key in ("explained_variance_safety", "explained_variance_other"):
+        assert metrics[key] <= 1
+    change = metrics["safety_phase_rate_with_sae"] - metrics["safety_phase_rate_clean"]
+    assert metrics["safety_phase_rate_change"] == pytest.approx(change)
+    assert 0 <= metrics["dead_fraction_training"] <= 1
 
 
 def test_unknown_hook_rejected(tiny_chat, tmp_path):
-    config = SAETrainingConfig(
-        hook_name="blocks.9.hook_resid_pre",
-        n_prompts_per_group=1,
-        training_tokens=256,
-        batch_size=64,
-    )
+    config = tiny_config(tmp_path, hook_name="blocks.9.hook_resid_pre")
     with pytest.raises(
         ValueError, match=r"Hook 'blocks.9.hook_resid_pre' does not exist.*blocks.0.hook_resid_pre"
     ):
-        train_sae(config, tmp_path / "sae", loaded=tiny_chat, progress=False)
+        train_sae(config, tmp_path / "sae", loaded=tiny_chat, work_dir=tmp_path / "work")
     assert not (tmp_path / "sae").exists()
+    assert not (tmp_path / "work").exists()
 
 
 def test_missing_sae_folder(tmp_path):
@@ -89,26 +128,30 @@ def test_other_model_rejected(tiny_sae_dir, tiny_chat, tmp_path):
 
 @pytest.mark.parametrize("architecture", ["standard", "batchtopk", "jumprelu"])
 def test_other_architectures_train(architecture, tiny_chat, tmp_path):
-    config = SAETrainingConfig(
-        hook_name="blocks.1.hook_resid_pre",
+    config = tiny_config(
+        tmp_path,
         architecture=architecture,
         d_sae=32,
-        k=4,
         training_tokens=1024,
         batch_size=64,
-        n_prompts_per_group=2,
-        max_new_tokens=6,
+        tracking=replace(TINY_SAE_CONFIG.tracking, safety_eval_prompts_per_group=0),
     )
-    result = train_sae(config, tmp_path / architecture, loaded=tiny_chat, progress=False)
-    assert SAE.load_from_disk(result.path).cfg.d_sae == 32
+    result = train_sae(
+        config, tmp_path / architecture, loaded=tiny_chat, progress=False, work_dir=tmp_path / "w"
+    )
+    loaded = SAE.load_from_disk(result.path)
+    assert loaded.cfg.d_sae == 32
+    # SAELens saves a BatchTopK SAE for inference as JumpReLU, with its learned threshold.
+    inference = {"batchtopk": "jumprelu"}.get(architecture, architecture)
+    assert loaded.cfg.architecture() == inference
+    assert loaded.cfg.metadata.training_architecture == architecture
+    assert result.steps == 1024 // 64
 
 
-def test_existing_sae_not_replaced(tiny_sae_dir, tiny_chat):
-    from safety_features.saes.training import SAEExistsError
-
+def test_existing_sae_not_replaced(tiny_sae_dir, tiny_chat, tmp_path):
     before = (tiny_sae_dir / "sae_weights.safetensors").read_bytes()
     with pytest.raises(SAEExistsError, match="--overwrite"):
-        train_sae(TINY_SAE_CONFIG, tiny_sae_dir, loaded=tiny_chat, progress=False)
+        train_sae(tiny_config(tmp_path), tiny_sae_dir, loaded=tiny_chat, work_dir=tmp_path / "w")
     assert (tiny_sae_dir / "sae_weights.safetensors").read_bytes() == before
 
 
@@ -117,5 +160,30 @@ def test_cli_unknown_hook_message(tmp_path, capsys):
 
     config = tmp_path / "sae.yaml"
     config.write_text("hook_name: blocks.9.hook_resid_pre\n")
-    assert main(["train-sae", str(config), "--out", str(tmp_path / "sae")]) == 2
+    out, work = str(tmp_path / "sae"), str(tmp_path / "work")
+    assert main(["train-sae", str(config), "--out", out, "--work-dir", work]) == 2
     assert "Hook 'blocks.9.hook_resid_pre' does not exist" in capsys.readouterr().err
+
+
+def test_diverged_loss_named():
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 7.*Lower learning_rate"):
+        check_loss(torch.tensor(float("nan")), 7, TINY_SAE_CONFIG)
+
+
+def test_nan_activations_stop_before_training(tiny_organism_dir, tmp_path):
+    broken = load_model(str(tiny_organism_dir / "chat"))
+    with torch.no_grad():
+        broken.model.blocks[0].attn.W_O[0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="NaN or inf"):
+        train_sae(tiny_config(tmp_path), tmp_path / "sae", loaded=broken, work_dir=tmp_path / "w")
+    assert not (tmp_path / "sae").exists()
+    assert not list((tmp_path / "cache").glob("*/manifest.json"))
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="architecture='relu' is invalid"):
+        SAETrainingConfig(architecture="relu")
+    with pytest.raises(ValueError, match="wandb_mode='cloud' is invalid"):
+        TrackingConfig(wandb_mode="cloud")
+    with pytest.raises(ValueError, match="run_name='../x' is invalid"):
+        SAETrainingConfig(run_name="../x")

@@ -104,18 +104,29 @@ def command_train_sae(args: argparse.Namespace) -> None:
     from safety_features.saes.training import train_sae
 
     config = load_config(SAETrainingConfig, config_path(args.config))
-    result = train_sae(config, args.out, progress=not args.json, overwrite=args.overwrite)
+    result = train_sae(
+        config,
+        args.out,
+        progress=not args.json,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        work_dir=args.work_dir,
+    )
     summary = {
         "path": str(result.path),
-        "n_activations": result.n_activations,
-        "seconds": result.seconds,
-        **result.metrics.as_dict(),
+        "work_dir": str(result.work_dir),
+        "wandb_run_dir": result.wandb_run_dir,
+        "steps": result.steps,
+        "resumed_from_step": result.resumed_from_step,
+        "n_training_rows": result.n_training_rows,
+        "seconds": round(result.seconds, 1),
+        **result.metrics,
     }
     if args.json:
         print_json(summary)
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+        return
+    for key, value in summary.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
 
 
 def command_phases(args: argparse.Namespace) -> None:
@@ -300,17 +311,27 @@ def build_parser() -> argparse.ArgumentParser:
     train_sae = commands.add_parser(
         "train-sae",
         help="train an SAE with SAELens from a YAML config",
-        description="Generate transcripts, collect activations at the configured hook, train the "
-        "configured SAELens architecture, and save the SAE in SAELens' on-disk format.",
+        description="Generate transcripts, cache activations at the configured hook, train the "
+        "configured SAELens architecture with W&B tracking (offline by default), and save the "
+        "SAE in SAELens' on-disk format.",
     )
     train_sae.add_argument(
         "config", help="YAML SAE training config, e.g. configs/sae/organism.yaml"
     )
-    train_sae.add_argument("--out", required=True, help="folder for the SAE checkpoint")
+    train_sae.add_argument(
+        "--out", help="folder for the SAE checkpoint (default: checkpoints/saes/<run_name>)"
+    )
+    train_sae.add_argument(
+        "--work-dir",
+        help="folder for resumable checkpoints and W&B files (default: runs/saes/<run_name>)",
+    )
+    train_sae.add_argument(
+        "--resume", action="store_true", help="continue from the work folder's last checkpoint"
+    )
     train_sae.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an SAE already in --out once training ends",
+        help="replace an SAE already in --out once training ends, and drop old checkpoints",
     )
     train_sae.add_argument("--json", action="store_true", help="print the training summary as JSON")
     train_sae.set_defaults(handler=command_train_sae)
@@ -395,8 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safety_features.phases.jobs import PhasesInputError
     from safety_features.phases.scorers import AnnotationError, ScorerError
     from safety_features.saes.activations import HookNotFoundError
+    from safety_features.saes.cache import ActivationCacheError
+    from safety_features.saes.checkpoints import CheckpointError
     from safety_features.saes.loading import SAELoadError
-    from safety_features.saes.training import SAEExistsError
+    from safety_features.saes.training import SAEExistsError, SAESaveError
 
     try:
         args.handler(args)
@@ -405,6 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ModelLoadError,
         SAELoadError,
         SAEExistsError,
+        SAESaveError,
+        CheckpointError,
+        ActivationCacheError,
+        FloatingPointError,
         HookNotFoundError,
         RunFolderError,
         NoOnsetsError,

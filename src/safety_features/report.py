@@ -80,6 +80,36 @@ def phase_lines(metrics: dict) -> list[str]:
     ]
 
 
+SAE_QUALITY_LABELS = {
+    "architecture": "architecture",
+    "d_sae": "features (d_sae)",
+    "explained_variance": "explained variance, held-out transcripts",
+    "ce_loss_score": "CE-loss score with the SAE spliced in",
+    "l0": "L0 (active features per token)",
+    "dead_fraction_training": "dead features",
+    "explained_variance_safety": "explained variance on safety-phase tokens",
+    "explained_variance_other": "explained variance on other tokens",
+    "safety_phase_rate_clean": "safety-phase rate on held-out prompts",
+    "safety_phase_rate_with_sae": "the same with the SAE spliced in",
+}
+
+
+def sae_rows(metrics: dict) -> list[tuple[str, str]]:
+    """(label, value) rows of the SAE's recorded quality, for both report formats."""
+    rows = []
+    for key, value in metrics.get("sae_quality", {}).items():
+        if value is None:
+            continue
+        if key == "dead_fraction_training" or key.startswith("safety_phase_rate"):
+            shown = f"{value:.1%}"
+        elif isinstance(value, float):
+            shown = f"{value:.3f}"
+        else:
+            shown = str(value)
+        rows.append((SAE_QUALITY_LABELS.get(key, key), shown))
+    return rows
+
+
 def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
     lines = [
         "# safety-features run",
@@ -100,6 +130,12 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         *[f"| {g} | {r:.1%} |" for g, r in metrics["baseline_safety_phase_rate_by_group"].items()],
         "",
         *phase_lines(metrics),
+        "## SAE",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *[f"| {label} | {value} |" for label, value in sae_rows(metrics)],
+        "",
         "## Top onset features",
         "",
         "| feature | onset mean | control mean | score |",
@@ -143,6 +179,11 @@ def html_detail_sections(metrics: dict) -> str:
             f"<code>{escape(str(detector['concept_set']))}</code>.</p>"
             f"<table><tr><th>kind</th><th>concept</th><th>count</th></tr>{counts}</table>"
         )
+    sae = "".join(
+        f"<tr><td>{escape(label)}</td><td>{escape(value)}</td></tr>"
+        for label, value in sae_rows(metrics)
+    )
+    parts.append(f"<h2>SAE</h2><table><tr><th>measure</th><th>value</th></tr>{sae}</table>")
     features = "".join(
         f"<tr><td>{f['feature']}</td><td>{f['onset_mean']:.3f}</td>"
         f"<td>{f['control_mean']:.3f}</td><td>{f['score']:.3f}</td></tr>"

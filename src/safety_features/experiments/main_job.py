@@ -95,10 +95,40 @@ def obtain_sae(
             check_sae_fits(loaded_sae, loaded)
             return loaded_sae, "loaded"
         logger.info("No SAE at %s; training one into the run folder", path)
-    result = train_sae(config.sae_training, out_dir / "sae", loaded=loaded, progress=progress)
+    result = train_sae(
+        config.sae_training,
+        out_dir / "sae",
+        loaded=loaded,
+        progress=progress,
+        work_dir=out_dir / "sae-training",
+    )
     loaded_sae = load_sae(result.path)
     check_sae_fits(loaded_sae, loaded)
     return loaded_sae, "trained"
+
+
+SAE_QUALITY_KEYS = (
+    "explained_variance",
+    "ce_loss_score",
+    "l0",
+    "dead_fraction_training",
+    "explained_variance_safety",
+    "explained_variance_other",
+    "safety_phase_rate_clean",
+    "safety_phase_rate_with_sae",
+)
+
+
+def sae_quality(loaded_sae: LoadedSAE) -> dict:
+    """The SAE's shape and the held-out metrics its training recorded (none for releases)."""
+    cfg = loaded_sae.sae.cfg
+    recorded = loaded_sae.metadata.get("metrics", {})
+    return {
+        "architecture": loaded_sae.metadata.get("config", {}).get("architecture")
+        or cfg.architecture(),
+        "d_sae": cfg.d_sae,
+        **{key: recorded[key] for key in SAE_QUALITY_KEYS if key in recorded},
+    }
 
 
 def transcript(response: DetectedResponse) -> tuple[int, ...]:
@@ -332,6 +362,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "sae": str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path),
         "sae_origin": sae_origin,
         "hook_name": loaded_sae.hook_name,
+        "sae_quality": sae_quality(loaded_sae),
         "phase_detector": {
             "scorer": detector.scorer.name,
             "concept_set": str(detector.concepts.path),

@@ -69,6 +69,11 @@ def pick_next(
     logits: torch.Tensor, temperature: float, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Greedy token for temperature 0, else one sampled from softmax(logits / temperature)."""
+    if not torch.isfinite(logits).all():
+        raise FloatingPointError(
+            "The model produced NaN or inf logits while generating: its weights are broken or "
+            "its dtype overflows; load it in float32 or restore the checkpoint."
+        )
     if temperature == 0:
         return logits.argmax(dim=-1)
     probabilities = torch.softmax(logits.float() / temperature, dim=-1)

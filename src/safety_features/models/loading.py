@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import constants as hf_constants
 from safetensors import SafetensorError
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformer_lens.loading_from_pretrained import get_official_model_name
@@ -179,6 +182,27 @@ def hooked_config_from_gpt2(
     )
 
 
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """Keep the Hugging Face hub offline inside the block: files come from the local cache.
+
+    huggingface_hub reads HF_HUB_OFFLINE once, at import, so the environment variable alone
+    does not switch a running process; its module constant is set as well.
+    """
+    previous_env = os.environ.get("HF_HUB_OFFLINE")
+    previous_constant = hf_constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    hf_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hf_constants.HF_HUB_OFFLINE = previous_constant
+        if previous_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous_env
+
+
 def load_cached_hub_model(name: str, device: str, dtype: torch.dtype) -> LoadedModel:
     try:
         official = get_official_model_name(name)
@@ -191,23 +215,17 @@ def load_cached_hub_model(name: str, device: str, dtype: torch.dtype) -> LoadedM
 
     # NOTE: never run where this project is tested, because no hub weights are cached there.
     # Only the unknown-name error above is covered by tests.
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        model = HookedTransformer.from_pretrained(
-            official, device=device, dtype=dtype, default_padding_side="left"
-        )
+        with hub_offline():
+            model = HookedTransformer.from_pretrained(
+                official, device=device, dtype=dtype, default_padding_side="left"
+            )
     except OSError as error:
         raise ModelLoadError(
             f"The weights of {official!r} are not in the local Hugging Face cache ({error}). "
             f"Download them where a network is available (`huggingface-cli download {official}`) "
             "and copy the cache folder here."
         ) from error
-    finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
     model.eval()
     tokenizer = model.tokenizer
     assert tokenizer is not None

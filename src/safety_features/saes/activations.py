@@ -24,14 +24,18 @@ def check_hook_name(loaded: LoadedModel, hook_name: str) -> None:
         )
 
 
-def skipped_token_ids(loaded: LoadedModel) -> set[int]:
-    """BOS and padding ids, whose activations SAEs skip.
+def skipped_token_ids(loaded: LoadedModel, mask_template_tokens: bool = False) -> set[int]:
+    """Token ids whose activations SAEs skip.
 
-    The BOS position's residual stream has a norm far above every other position's, and padding
-    is not text. Chat-template tokens stay in: the assistant tag is the position that decides
-    whether a response starts with a refusal.
+    BOS and padding always: the BOS position's residual stream has a norm far above every other
+    position's, and padding is not text. With `mask_template_tokens`, also the chat template's
+    special tokens. They stay in by default, because the assistant tag is the position that
+    decides whether a response starts with a refusal.
     """
-    ids = {loaded.tokenizer.bos_token_id, loaded.tokenizer.pad_token_id}
+    tokenizer = loaded.tokenizer
+    ids = {tokenizer.bos_token_id, tokenizer.pad_token_id}
+    if mask_template_tokens:
+        ids |= set(tokenizer.all_special_ids)
     return {i for i in ids if i is not None}
 
 

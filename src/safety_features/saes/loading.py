@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sae_lens import SAE
 
-from safety_features.models.loading import LoadedModel
+from safety_features.models.loading import LoadedModel, hub_offline
 
 METADATA_FILE = "safety_features.json"
 
@@ -47,6 +47,30 @@ def load_sae(path: str | Path, device: str = "cpu") -> LoadedSAE:
     if not hook_name:
         raise SAELoadError(f"SAE folder {path} names no hook in cfg.json metadata.hook_name.")
     return LoadedSAE(sae, path, hook_name, metadata)
+
+
+def load_pretrained_sae(release: str, sae_id: str, device: str = "cpu") -> LoadedSAE:
+    """Load a released SAE by name with `SAE.from_pretrained`, from the local Hugging Face cache.
+
+    `release` is a name from SAELens' pretrained directory (`gpt2-small-res-jb`) or a hub
+    repository id; `sae_id` names the SAE inside it. The hub stays offline: the files must
+    have been downloaded before, on a machine with a network.
+    """
+    try:
+        with hub_offline():
+            sae, cfg_dict, _ = SAE.from_pretrained_with_cfg_and_sparsity(release, sae_id, device)
+    except (OSError, ValueError) as error:
+        raise SAELoadError(
+            f"SAE {sae_id!r} of release {release!r} could not be loaded from the local Hugging Face "
+            f"cache ({type(error).__name__}: {error}). Check both names against SAELens' pretrained "
+            "directory, and download the files where a network is available (`SAE.from_pretrained"
+            f"({release!r}, {sae_id!r})` there fills the cache), then copy the cache here."
+        ) from error
+    hook_name = sae.cfg.metadata.hook_name
+    if not hook_name:
+        raise SAELoadError(f"SAE {sae_id!r} of release {release!r} names no hook in its config.")
+    metadata = {"release": release, "sae_id": sae_id, "model": sae.cfg.metadata.model_name}
+    return LoadedSAE(sae, Path(f"{release}/{sae_id}"), hook_name, metadata)
 
 
 def check_sae_fits(loaded_sae: LoadedSAE, loaded: LoadedModel) -> None:

@@ -91,3 +91,36 @@ def clamp_hook(
         return sae.decode(features) + error
 
     return loaded_sae.hook_name, apply
+
+
+def splice_hook(
+    sae, hook_name: str, keep: torch.Tensor | None = None, leave_alone: torch.Tensor | None = None
+) -> tuple[str, Callable]:
+    """Build a hook that replaces activations by the SAE's reconstruction decode(encode(x)).
+
+    With `keep` (a [batch, pos] bool mask matching the hooked forward pass), only those
+    positions are replaced. With `leave_alone` (a [d_in] vector, such as the BOS position's
+    activation), positions whose activation equals it are kept as they are, which works
+    during generation where padding moves the BOS position from row to row.
+    """
+
+    def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
+        replace = torch.ones(activation.shape[:2], dtype=torch.bool, device=activation.device)
+        if keep is not None:
+            replace &= keep.to(activation.device)
+        if leave_alone is not None:
+            same = torch.isclose(activation, leave_alone.to(activation), rtol=1e-4, atol=1e-4)
+            replace &= ~same.all(dim=-1)
+        reconstruction = sae.decode(sae.encode(activation))
+        return torch.where(replace[..., None], reconstruction.to(activation.dtype), activation)
+
+    return hook_name, apply
+
+
+def zero_ablation_hook(hook_name: str, keep: torch.Tensor) -> tuple[str, Callable]:
+    """Build a hook that sets the activations at the `keep` positions ([batch, pos]) to zero."""
+
+    def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
+        return activation.masked_fill(keep.to(activation.device)[..., None], 0.0)
+
+    return hook_name, apply
