@@ -1,12 +1,15 @@
 """Measure SAE training throughput against its floor, in one process.
 
-    python bench/sae_training.py [--config configs/sae/organism.yaml] [--steps 600]
+    python bench/sae_training.py [--config configs/sae/organism.yaml] [--warmup-steps 300]
+                                 [--steps 1000] [--bare-steps 300]
 
 Three numbers, measured back to back on the same machine and thread count:
 
 1. matrix-multiply throughput (float32 GFLOP/s of a square matmul), the machine's ceiling;
 2. the bare SAE step: SAELens' training forward pass, backward pass and Adam update of the
-   configured SAE on activations already in memory, nothing else;
+   configured SAE on activations already in memory, nothing else. It gets the dead-feature
+   mask that the full loop had at its end, so both compute the same losses. A TopK SAE adds
+   an auxiliary loss once any feature is dead, which made a step about half again as long;
 3. the full training loop of `safety_features.saes.training`: batches streamed from the
    on-disk activation cache, SAELens' trainer with its dead-feature statistics, logging,
    evaluations and checkpoints at the config's intervals.
@@ -19,7 +22,6 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -46,7 +48,7 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
 
 
 def bare_step_tokens_per_second(
-    config: SAETrainingConfig, activations: torch.Tensor, steps: int
+    config: SAETrainingConfig, activations: torch.Tensor, dead_mask: torch.Tensor, steps: int
 ) -> float:
     sae = make_training_sae(config, activations.shape[1], "bench")
     optimizer = torch.optim.Adam(sae.parameters(), lr=config.learning_rate)
@@ -59,7 +61,7 @@ def bare_step_tokens_per_second(
             TrainStepInput(
                 sae_in=batches[index % len(batches)],
                 coefficients=coefficients,
-                dead_neuron_mask=None,
+                dead_neuron_mask=dead_mask,
                 n_training_steps=index,
                 is_logging_step=False,
             )
@@ -77,28 +79,54 @@ def bare_step_tokens_per_second(
 
 
 def full_loop_tokens_per_second(
-    config: SAETrainingConfig, loaded, detector: PhaseDetector, cache: ActivationCache, steps: int
+    config: SAETrainingConfig,
+    loaded,
+    detector: PhaseDetector,
+    cache: ActivationCache,
+    warmup_steps: int,
+    steps: int,
 ) -> dict:
-    short = replace(config, training_tokens=steps * config.batch_size)
+    """Time `steps` steps of the configured run after `warmup_steps` untimed ones.
+
+    The warm-up lets SAELens' dead-feature window pass, so the timed steps compute the
+    auxiliary loss whenever features are dead, as in the rest of a run.
+    """
     with tempfile.TemporaryDirectory() as folder:
         paths = RunPaths(Path(folder) / "sae", Path(folder) / "work")
-        sae = make_training_sae(short, cache.d_in, loaded.name)
-        trainer = make_trainer(short, sae, "cpu")
+        sae = make_training_sae(config, cache.d_in, loaded.name)
+        trainer = make_trainer(config, sae, "cpu")
         trainer.data_provider = ActivationStream(
-            cache, short.batch_size, short.seed, short.data.buffer_shards
+            cache, config.batch_size, config.seed, config.data.buffer_shards
         )
-        evaluator = SAEEvaluator(loaded, cache, short, detector)
-        tracker = start_tracking(short.tracking.wandb_mode, "bench", "bench", {}, paths.work)
+        evaluator = SAEEvaluator(loaded, cache, config, detector)
+        tracker = start_tracking(config.tracking.wandb_mode, "bench", "bench", {}, paths.work)
+        train_steps(
+            trainer, config, evaluator, tracker, paths, progress=False, until_step=warmup_steps
+        )
         start = time.perf_counter()
-        train_steps(trainer, short, evaluator, tracker, paths, progress=False)
+        train_steps(
+            trainer,
+            config,
+            evaluator,
+            tracker,
+            paths,
+            progress=False,
+            until_step=warmup_steps + steps,
+        )
         seconds = time.perf_counter() - start
         tracker.finish()
     return {
         "tokens_per_second": steps * config.batch_size / seconds,
         "seconds": seconds,
-        "evaluations": steps // short.tracking.eval_every,
-        "checkpoints": (steps - 1) // short.checkpoint_every,
+        "evaluations": count_multiples(warmup_steps, steps, config.tracking.eval_every),
+        "checkpoints": count_multiples(warmup_steps, steps, config.checkpoint_every),
+        "dead_mask": trainer.dead_neurons.clone(),
     }
+
+
+def count_multiples(first: int, count: int, every: int) -> int:
+    """Count the step numbers in (first, first + count] that are multiples of `every`."""
+    return (first + count) // every - first // every
 
 
 def main() -> None:
@@ -106,15 +134,34 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", default="configs/sae/organism.yaml")
-    parser.add_argument("--steps", type=int, default=600, help="steps per measurement")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=1000,
+        help="steps of the full loop; cover eval_every and checkpoint_every to include them",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=300,
+        help="untimed steps first; exceed the dead-feature window (max(50, steps / 10))",
+    )
+    parser.add_argument("--bare-steps", type=int, default=300, help="steps of the bare SAE step")
     args = parser.parse_args()
     config = load_config(SAETrainingConfig, args.config)
     loaded = load_model(config.model)
     detector = PhaseDetector(loaded.tokenizer, scorer=config.tracking.phase_scorer)
     cache = open_or_build_cache(loaded, config.hook_name, config.data, config.seed, detector)
 
-    full = full_loop_tokens_per_second(config, loaded, detector, cache, args.steps)
-    bare = bare_step_tokens_per_second(config, cache.load_shard(0), args.steps)
+    full = full_loop_tokens_per_second(
+        config, loaded, detector, cache, args.warmup_steps, args.steps
+    )
+    dead_mask = full.pop("dead_mask")
+    bare = bare_step_tokens_per_second(config, cache.load_shard(0), dead_mask, args.bare_steps)
+    no_dead = torch.zeros_like(dead_mask)
+    bare_no_dead = bare_step_tokens_per_second(
+        config, cache.load_shard(0), no_dead, args.bare_steps
+    )
     gflops = matmul_gflops()
     # Encoder and decoder: one d_in x d_sae matmul each, 2 flops per multiply-add forward and
     # twice that backward, so 12 d_in d_sae flops per token.
@@ -126,15 +173,19 @@ def main() -> None:
                 "architecture": config.architecture,
                 "d_sae": config.d_sae,
                 "batch_size": config.batch_size,
-                "steps": args.steps,
+                "full_loop_steps": args.steps,
+                "bare_steps": args.bare_steps,
                 "threads": torch.get_num_threads(),
                 "matmul_gflops": round(gflops, 1),
+                "warmup_steps": args.warmup_steps,
                 "bare_step_tokens_per_second": round(bare),
+                "bare_step_tokens_per_second_no_dead_features": round(bare_no_dead),
                 "bare_step_gflops": round(bare * step_flops_per_token / 1e9, 1),
                 "full_loop_tokens_per_second": round(full["tokens_per_second"]),
                 "full_loop_seconds": round(full["seconds"], 1),
                 "full_loop_evaluations": full["evaluations"],
                 "full_loop_checkpoints": full["checkpoints"],
+                "dead_features_in_both": int(dead_mask.sum()),
                 "full_over_bare": round(full["tokens_per_second"] / bare, 3),
             },
             indent=2,

@@ -77,12 +77,14 @@ def test_metrics_recorded(organism_sae_metrics):
     removed = metrics["ce_loss_zero_ablated"] - metrics["ce_loss_clean"]
     assert metrics["ce_loss_score"] == pytest.approx(recovered / removed)
     assert metrics["ce_loss_score"] > 0.5
-    assert metrics["n_safety"] > 0 and metrics["n_other"] > 0
+    assert metrics["n_safety"] > 0
+    assert metrics["n_other"] > 0
     for key in ("explained_variance_safety", "explained_variance_other"):
         assert metrics[key] <= 1
     change = metrics["safety_phase_rate_with_sae"] - metrics["safety_phase_rate_clean"]
     assert metrics["safety_phase_rate_change"] == pytest.approx(change)
-    assert 0 <= metrics["dead_fraction_training"] <= 1
+    for key in ("dead_fraction", "dead_fraction_training", "dead_fraction_training_rows"):
+        assert 0 <= metrics[key] <= 1, key
 
 
 def test_unknown_hook_rejected(tiny_chat, tmp_path):

@@ -97,7 +97,8 @@ def test_checkpoint_state_round_trip():
     assert restored["betas"] == (0.9, 0.999)
     assert list(restored["optimizer"]["state"]) == [0]
     assert torch.equal(restored["optimizer"]["state"][0]["exp_avg"], torch.ones(2))
-    assert restored["names"] == ["a", None, True] and restored["lr"] == 1e-3
+    assert restored["names"] == ["a", None, True]
+    assert restored["lr"] == 1e-3
 
 
 def test_non_finite_activations_named():
@@ -315,7 +316,8 @@ def test_tracker_survives_failing_log(tmp_path, caplog):
     tracker.run = BrokenRun()
     with caplog.at_level("WARNING"):
         tracker.log({"a": 1.0}, step=0)
-    assert "W&B failed to log" in caplog.text and not tracker.active
+    assert "W&B failed to log" in caplog.text
+    assert not tracker.active
     assert json.loads((tmp_path / "history.jsonl").read_text()) == {"step": 0, "a": 1.0}
 
 

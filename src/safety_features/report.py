@@ -86,7 +86,7 @@ SAE_QUALITY_LABELS = {
     "explained_variance": "explained variance, held-out transcripts",
     "ce_loss_score": "CE-loss score with the SAE spliced in",
     "l0": "L0 (active features per token)",
-    "dead_fraction_training": "dead features",
+    "dead_fraction_training_rows": "dead features (fire on no training activation)",
     "explained_variance_safety": "explained variance on safety-phase tokens",
     "explained_variance_other": "explained variance on other tokens",
     "safety_phase_rate_clean": "safety-phase rate on held-out prompts",
@@ -100,7 +100,7 @@ def sae_rows(metrics: dict) -> list[tuple[str, str]]:
     for key, value in metrics.get("sae_quality", {}).items():
         if value is None:
             continue
-        if key == "dead_fraction_training" or key.startswith("safety_phase_rate"):
+        if key.startswith(("dead_fraction", "safety_phase_rate")):
             shown = f"{value:.1%}"
         elif isinstance(value, float):
             shown = f"{value:.3f}"

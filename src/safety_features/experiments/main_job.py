@@ -111,7 +111,7 @@ SAE_QUALITY_KEYS = (
     "explained_variance",
     "ce_loss_score",
     "l0",
-    "dead_fraction_training",
+    "dead_fraction_training_rows",
     "explained_variance_safety",
     "explained_variance_other",
     "safety_phase_rate_clean",
@@ -120,7 +120,7 @@ SAE_QUALITY_KEYS = (
 
 
 def sae_quality(loaded_sae: LoadedSAE) -> dict:
-    """The SAE's shape and the held-out metrics its training recorded (none for releases)."""
+    """Collect the SAE's shape and the held-out metrics its training recorded (none for releases)."""
     cfg = loaded_sae.sae.cfg
     recorded = loaded_sae.metadata.get("metrics", {})
     return {

@@ -1,6 +1,6 @@
 """Activation caches on disk: residual-stream activations of chat transcripts, in shards.
 
-A cache holds the activations at one hook for the transcripts of training-split prompts
+A cache contains the activations at one hook for the transcripts of training-split prompts
 (prompt plus the model's own sampled response), split by transcript into a training part,
 written in shards of `shard_size` rows, and an evaluation part. Each evaluation row also
 records whether its token lies in a safety phase, for the SAE's safety metrics.

@@ -1,6 +1,6 @@
 """Resumable training checkpoints, written with safetensors and JSON (no pickle).
 
-A checkpoint folder `step-<n>` holds the training SAE's parameters, the optimizer, learning
+A checkpoint folder `step-<n>` contains the training SAE's parameters, the optimizer, learning
 rate and coefficient schedulers, and the trainer's feature-firing statistics: everything
 `SAETrainer` changes while it trains. Nested state (such as an optimizer's state dict) is
 split into its tensors, stored in `state.safetensors` under their key paths, and the rest,

@@ -25,7 +25,7 @@ def _check_choice(name: str, value: str, options: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class ActivationDataConfig:
-    """Which transcripts give the activations, and how they are cached on disk."""
+    """Transcripts that give the activations, and their cache on disk."""
 
     n_prompts_per_group: int = 300
     """Training-split prompts per prompt group; each gives one sampled transcript."""

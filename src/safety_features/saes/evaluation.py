@@ -31,6 +31,7 @@ class SAEEvaluator:
         detector: PhaseDetector,
     ) -> None:
         self.loaded = loaded
+        self.cache = cache
         self.config = config
         self.detector = detector
         self.eval = cache.eval_activations()
@@ -62,12 +63,24 @@ class SAEEvaluator:
     def final(self, sae, progress: bool = False) -> dict[str, float]:
         """Everything `during_training` measures, plus the safety-phase rate with the SAE in."""
         values = self.reconstruction(sae)
+        values["dead_fraction_training_rows"] = self.dead_fraction_on_training_rows(sae)
         if self.config.tracking.safety_eval_prompts_per_group > 0:
             values.update(self.safety_phase_rates(sae, progress))
         return values
 
+    def dead_fraction_on_training_rows(self, sae, batch_size: int = 4096) -> float:
+        """Share of features that fire on none of the cached training activations, one shard
+        at a time. Unlike SAELens' dead-feature window, it uses the final weights throughout."""
+        fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
+        for index in range(len(self.cache.shard_sizes)):
+            rows = self.cache.load_shard(index)
+            for start in range(0, len(rows), batch_size):
+                features = sae.encode(rows[start : start + batch_size].to(sae.W_dec.device))
+                fired |= (features > 0).any(dim=0).cpu()
+        return 1 - float(fired.float().mean())
+
     def bos_activation(self) -> torch.Tensor | None:
-        """The hook's activation at a lone BOS token, which the splice leaves alone."""
+        """Return the hook's activation at a lone BOS token, which the splice leaves alone."""
         bos = self.loaded.tokenizer.bos_token_id
         if bos is None:
             return None

@@ -5,7 +5,7 @@ of a group are concatenated and permuted with a generator seeded by (seed, epoch
 the stream of all permuted rows, group after group and epoch after epoch, is cut into batches.
 Batch s is therefore rows [s B, (s + 1) B) of one fixed stream: a run resumed at step s gets
 exactly the batches an uninterrupted run would have seen, without loading the skipped groups.
-Memory holds one group of shards and less than one batch of leftover rows.
+Memory contains one group of shards and less than one batch of leftover rows.
 """
 
 from __future__ import annotations

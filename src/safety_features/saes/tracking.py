@@ -2,7 +2,7 @@
 
 W&B is imported only here, and only when a run is tracked. When it cannot start (not
 installed, not logged in, no network in online mode) or a later call fails, the run goes on
-untracked and the log says why. Offline runs are saved under the work folder and can be
+untracked and logs a warning with the reason. Offline runs are saved under the work folder and can be
 uploaded later with `wandb sync <folder>`. Whatever happens to W&B, every logged number is
 also appended to `history.jsonl` in the work folder, one line per log call.
 """
@@ -121,7 +121,7 @@ def start_tracking(
 
 
 def numeric(values: dict[str, Any]) -> dict[str, float]:
-    """The plain numbers in a log dict (W&B histograms and other objects left out)."""
+    """Return the plain numbers of a log dict, leaving out W&B histograms and other objects."""
     return {
         key: float(value)
         for key, value in values.items()

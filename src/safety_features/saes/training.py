@@ -118,7 +118,7 @@ def make_training_sae(config: SAETrainingConfig, d_in: int, model_name: str):
 
 
 def make_trainer(config: SAETrainingConfig, sae, device: str) -> SAETrainer:
-    """An SAELens trainer whose steps this module drives; it logs and saves nothing itself."""
+    """Build the SAELens trainer whose steps this module drives. It logs and saves nothing itself."""
     steps = config.total_steps
     trainer_config = SAETrainerConfig(
         total_training_samples=steps * config.batch_size,
@@ -249,6 +249,8 @@ def restore(trainer: SAETrainer, paths: RunPaths, resume: bool) -> tuple[int, st
     step = trainer.n_training_steps
     logger.info("Resuming from %s at step %d", folders[-1], step)
     drop_history_after(paths.work / HISTORY_FILE, step)
+    # NOTE: W&B keeps the values it already has for steps logged after this checkpoint and
+    # ignores their second logging, so its curves can differ there from history.jsonl.
     return step, extra.get("wandb_run_id")
 
 
@@ -268,17 +270,19 @@ def train_steps(
     tracker: Tracker,
     paths: RunPaths,
     progress: bool,
+    until_step: int | None = None,
 ) -> None:
-    """Run the remaining steps: train, log, evaluate, checkpoint."""
+    """Run the remaining steps, or those before `until_step`: train, log, evaluate, checkpoint."""
     tracking = config.tracking
+    last_step = config.total_steps if until_step is None else min(until_step, config.total_steps)
     bar = tqdm(
-        total=config.total_steps,
+        total=last_step,
         initial=trainer.n_training_steps,
         desc="training SAE",
         unit="step",
         disable=not progress,
     )
-    while trainer.n_training_steps < config.total_steps:
+    while trainer.n_training_steps < last_step:
         step = trainer.n_training_steps
         tracker.log(trainer.maybe_reset_sparsity(), step=step)
         output = trainer.step(next(trainer.data_provider))
@@ -296,6 +300,8 @@ def train_steps(
             save_training_checkpoint(trainer, paths, tracker)
         bar.update(1)
     bar.close()
+    if last_step < config.total_steps:
+        return
     tracker.log(trainer.full_sparsity_window_log(), step=trainer.n_training_steps)
     trainer.set_final_sae_metadata()
 
