@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from dataclasses import replace
 
@@ -32,6 +33,10 @@ def test_checkpoint_files(tiny_sae_dir):
     assert metadata["data"]["n_training_rows"] > 0
     sparsity = load_file(tiny_sae_dir / "sparsity.safetensors")["sparsity"]
     assert sparsity.shape == (64,)
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = (tiny_sae_dir / "sae_weights.safetensors").stat().st_mode & 0o777
+    assert mode == 0o666 & ~umask
 
 
 def test_sae_lens_reads_same_features(tiny_sae_dir, tiny_chat):

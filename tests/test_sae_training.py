@@ -225,7 +225,7 @@ def test_resume_refuses_changed_config(tiny_chat, tmp_path):
     checkpoint.mkdir(parents=True)
     (work / "config.json").write_text(json.dumps(config_to_dict(config)))
     changed = replace(config, d_sae=32)
-    with pytest.raises(SAEExistsError, match="differs from the checkpointed run in d_sae"):
+    with pytest.raises(SAEExistsError, match=r"differs .* \(d_sae: 64 saved, 32 now; saved in"):
         train_sae(changed, tmp_path / "sae", loaded=tiny_chat, work_dir=work, resume=True)
     with pytest.raises(SAEExistsError, match="Pass --resume"):
         train_sae(config, tmp_path / "sae", loaded=tiny_chat, work_dir=work)
@@ -355,3 +355,22 @@ def test_pretrained_release_loads_by_name_from_local_cache(tmp_path, monkeypatch
 
     with pytest.raises(SAELoadError, match="blocks.5.hook_resid_pre.*local Hugging Face cache"):
         load_pretrained_sae("gpt2-small-res-jb", "blocks.5.hook_resid_pre")
+
+
+def test_resume_replays_history_to_wandb(tmp_path):
+    class RecordingRun:
+        id, dir = "x", str(tmp_path / "run" / "files")
+
+        def __init__(self):
+            self.logged = []
+
+        def log(self, values, step):
+            self.logged.append((step, values))
+
+    history = tmp_path / "history.jsonl"
+    history.write_text('{"step": 9, "losses/overall_loss": 2.5}\n{"step": 19, "eval/x": null}\n')
+    tracker = start_tracking("disabled", "p", "n", {}, tmp_path)
+    tracker.run = RecordingRun()
+    training_module.replay_history(tracker, history)
+    assert tracker.run.logged == [(9, {"losses/overall_loss": 2.5}), (19, {})]
+    assert history.read_text().count("\n") == 2

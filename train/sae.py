@@ -12,7 +12,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True, help="YAML SAE training config")
     parser.add_argument("--out", help="folder for the SAE (default: checkpoints/saes/<run_name>)")
-    parser.add_argument("--work-dir", help="folder for checkpoints and W&B files")
+    parser.add_argument(
+        "--work-dir", help="folder for checkpoints and W&B files (default: runs/saes/<run_name>)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace an SAE already in --out")
     parser.add_argument("--json", action="store_true", help="print the training summary as JSON")

@@ -76,6 +76,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    _make_files_readable(temporary)
     previous = None
     if path.exists():
         previous = path.with_name(f".{path.name}.old")
@@ -84,6 +85,15 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     os.replace(temporary, path)
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
+
+
+def _make_files_readable(folder: Path) -> None:
+    """Give files the mode the umask allows, since some writers (safetensors) create 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for file in folder.rglob("*"):
+        if file.is_file():
+            os.chmod(file, 0o666 & ~umask)
 
 
 def sha256_file(path: str | Path) -> str:

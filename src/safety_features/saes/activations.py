@@ -20,7 +20,7 @@ def check_hook_name(loaded: LoadedModel, hook_name: str) -> None:
         resid = [n for n in loaded.model.hook_dict if n.endswith("hook_resid_pre")]
         raise HookNotFoundError(
             f"Hook {hook_name!r} does not exist in {loaded.name}: residual-stream hooks are "
-            f"{', '.join(resid)}."
+            f"{', '.join(resid)}. Set hook_name in the config to one of them."
         )
 
 

@@ -2,15 +2,17 @@
 
 W&B is imported only here, and only when a run is tracked. When it cannot start (not
 installed, not logged in, no network in online mode) or a later call fails, the run goes on
-untracked and logs a warning with the reason. Offline runs are saved under the work folder and can be
-uploaded later with `wandb sync <folder>`. Whatever happens to W&B, every logged number is
-also appended to `history.jsonl` in the work folder, one line per log call.
+untracked and logs a warning with the reason. Offline runs are saved under the work folder
+and can be uploaded later with `wandb sync <folder>`. Whatever happens to W&B, every logged
+number is also appended to `history.jsonl` in the work folder, one line per log call, with
+NaN written as null.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import numbers
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,17 @@ class Tracker:
         return self.run.id if self.run is not None else None
 
     def log(self, values: dict[str, Any], step: int) -> None:
+        """Append the numbers to `history.jsonl` and log all `values` to W&B."""
         if not values:
             return
         if self.history is not None:
             with self.history.open("a", encoding="utf-8") as file:
-                file.write(json.dumps({"step": step, **numeric(values)}) + "\n")
+                finite = {k: v if math.isfinite(v) else None for k, v in numeric(values).items()}
+                file.write(json.dumps({"step": step, **finite}) + "\n")
+        self.send(values, step)
+
+    def send(self, values: dict[str, Any], step: int) -> None:
+        """Log `values` to W&B only, leaving `history.jsonl` alone."""
         if self.run is None:
             return
         try:

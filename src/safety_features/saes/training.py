@@ -169,9 +169,12 @@ def check_same_run(config: SAETrainingConfig, saved_config: Path) -> None:
         if key != "tracking" and saved.get(key) != current.get(key)
     )
     if differing:
+        changes = "; ".join(
+            f"{key}: {saved.get(key)!r} saved, {current.get(key)!r} now" for key in differing
+        )
         raise SAEExistsError(
-            f"Cannot resume: the config differs from the checkpointed run in {', '.join(differing)} "
-            f"(saved in {saved_config}). Use the same config, or --overwrite to start again."
+            f"Cannot resume: the config differs from the checkpointed run ({changes}; saved in "
+            f"{saved_config}). Use the same config, or --overwrite to start again."
         )
 
 
@@ -217,6 +220,8 @@ def train_sae(
         paths.work,
         resume_id=wandb_id,
     )
+    if start_step:
+        replay_history(tracker, paths.work / HISTORY_FILE)
     try:
         train_steps(trainer, config, evaluator, tracker, paths, progress)
         metrics = final_metrics(trainer, evaluator, progress)
@@ -250,8 +255,23 @@ def restore(trainer: SAETrainer, paths: RunPaths, resume: bool) -> tuple[int, st
     logger.info("Resuming from %s at step %d", folders[-1], step)
     drop_history_after(paths.work / HISTORY_FILE, step)
     # NOTE: W&B keeps the values it already has for steps logged after this checkpoint and
-    # ignores their second logging, so its curves can differ there from history.jsonl.
+    # ignores their second logging, so when an earlier offline folder is synced first, its
+    # curves can differ there from history.jsonl.
     return step, extra.get("wandb_run_id")
+
+
+def replay_history(tracker: Tracker, history: Path) -> None:
+    """Send the history before the checkpoint to the resumed W&B run.
+
+    A killed process may not have flushed its offline W&B file, so the resumed run's folder
+    gets every earlier value again and contains the whole curve on its own.
+    """
+    if tracker.run is None or not history.is_file():
+        return
+    for line in history.read_text(encoding="utf-8").splitlines():
+        values = json.loads(line)
+        step = values.pop("step")
+        tracker.send({k: v for k, v in values.items() if v is not None}, step=step)
 
 
 def drop_history_after(history: Path, step: int) -> None:
