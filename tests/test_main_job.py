@@ -127,7 +127,7 @@ def test_cli_unknown_key(tmp_path, capsys):
     config = tmp_path / "run.yaml"
     config.write_text("n_prompt_per_group: 3\n")
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
-    assert "Unknown key run.yaml.n_prompt_per_group" in capsys.readouterr().err
+    assert "run.yaml: Unknown key n_prompt_per_group" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

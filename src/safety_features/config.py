@@ -31,18 +31,23 @@ def config_from_dict(cls: type[T], values: dict[str, Any], where: str = "config"
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(
-            f"Unknown key {where}.{unknown[0]}: valid keys are {', '.join(sorted(fields))}. "
-            "Remove it or fix its spelling."
+            f"Unknown key {_key_path(where, unknown[0])}: valid keys are "
+            f"{', '.join(sorted(fields))}. Remove it or fix its spelling."
         )
 
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        kwargs[name] = _convert(hints[name], value, f"{where}.{name}")
+        kwargs[name] = _convert(hints[name], value, _key_path(where, name))
     try:
         return cls(**kwargs)
     except ValueError as error:
-        raise ConfigError(f"{where}: {error}") from error
+        raise ConfigError(f"{where}: {error}" if where else str(error)) from error
+
+
+def _key_path(where: str, name: str) -> str:
+    """Join a key to its parent's path; top-level keys of a file have no parent."""
+    return f"{where}.{name}" if where else name
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
@@ -76,7 +81,10 @@ def load_config(cls: type[T], path: str | Path) -> T:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"Config file {path} is not valid YAML: {error}") from error
-    return config_from_dict(cls, values, where=path.name)
+    try:
+        return config_from_dict(cls, values, where="")
+    except ConfigError as error:
+        raise ConfigError(f"Config file {path}: {error}") from error
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
