@@ -38,6 +38,12 @@ TINY_SAE_CONFIG = SAETrainingConfig(
 )
 
 
+def tiny_sae_config(folder: Path, **changes) -> SAETrainingConfig:
+    """Return the tiny SAE config with its activation cache under `folder`, and `changes`."""
+    data = replace(TINY_SAE_CONFIG.data, cache_dir=str(folder / "cache"))
+    return replace(TINY_SAE_CONFIG, data=data, **changes)
+
+
 @pytest.fixture(autouse=True)
 def seed_everything() -> None:
     torch.manual_seed(0)
@@ -59,9 +65,7 @@ def tiny_chat(tiny_organism_dir):
 @pytest.fixture(scope="session")
 def tiny_sae_dir(tiny_organism_dir, tiny_chat, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sae")
-    config = replace(
-        TINY_SAE_CONFIG, data=replace(TINY_SAE_CONFIG.data, cache_dir=str(folder / "cache"))
-    )
+    config = tiny_sae_config(folder)
     train_sae(
         config, folder / "tiny-sae", loaded=tiny_chat, progress=False, work_dir=folder / "work"
     )

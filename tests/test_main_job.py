@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 
 import pytest
 import yaml
@@ -7,7 +6,7 @@ import yaml
 from safety_features.cli import main
 from safety_features.experiments.config import RunConfig
 from safety_features.experiments.main_job import RunFolderError, run_main_job
-from tests.conftest import TINY_SAE_CONFIG
+from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +19,7 @@ def tiny_run(tmp_path_factory):
         max_new_tokens=16,
         batch_size=8,
         sae_path=None,
-        sae_training=replace(
-            TINY_SAE_CONFIG,
-            data=replace(TINY_SAE_CONFIG.data, cache_dir=str(cache)),
-        ),
+        sae_training=tiny_sae_config(cache),
         n_clamped_features=4,
         n_random_controls=1,
     )
@@ -187,7 +183,8 @@ def test_sae_quality_in_report(tiny_run):
     _, result = tiny_run
     metrics = json.loads((result.out_dir / "metrics.json").read_text())
     quality = metrics["sae_quality"]
-    assert quality["architecture"] == "topk" and quality["d_sae"] == 64
+    assert quality["architecture"] == "topk"
+    assert quality["d_sae"] == 64
     assert quality["ce_loss_score"] > 0
     report = (result.out_dir / "report.md").read_text()
     assert (

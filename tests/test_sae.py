@@ -13,13 +13,7 @@ from safety_features.saes.activations import transcript_activations
 from safety_features.saes.config import ActivationDataConfig, SAETrainingConfig, TrackingConfig
 from safety_features.saes.loading import METADATA_FILE, SAELoadError, check_sae_fits, load_sae
 from safety_features.saes.training import SAEExistsError, check_loss, train_sae
-from tests.conftest import TINY_SAE_CONFIG
-
-
-def tiny_config(tmp_path, **changes) -> SAETrainingConfig:
-    """The tiny SAE config with its activation cache under `tmp_path`."""
-    data = replace(TINY_SAE_CONFIG.data, cache_dir=str(tmp_path / "cache"))
-    return replace(TINY_SAE_CONFIG, data=data, **changes)
+from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
 
 def test_checkpoint_files(tiny_sae_dir):
@@ -93,7 +87,7 @@ def test_metrics_recorded(organism_sae_metrics):
 
 
 def test_unknown_hook_rejected(tiny_chat, tmp_path):
-    config = tiny_config(tmp_path, hook_name="blocks.9.hook_resid_pre")
+    config = tiny_sae_config(tmp_path, hook_name="blocks.9.hook_resid_pre")
     with pytest.raises(
         ValueError, match=r"Hook 'blocks.9.hook_resid_pre' does not exist.*blocks.0.hook_resid_pre"
     ):
@@ -135,7 +129,7 @@ def test_other_model_rejected(tiny_sae_dir, tiny_chat, tmp_path):
 
 @pytest.mark.parametrize("architecture", ["standard", "batchtopk", "jumprelu"])
 def test_other_architectures_train(architecture, tiny_chat, tmp_path):
-    config = tiny_config(
+    config = tiny_sae_config(
         tmp_path,
         architecture=architecture,
         d_sae=32,
@@ -158,7 +152,9 @@ def test_other_architectures_train(architecture, tiny_chat, tmp_path):
 def test_existing_sae_not_replaced(tiny_sae_dir, tiny_chat, tmp_path):
     before = (tiny_sae_dir / "sae_weights.safetensors").read_bytes()
     with pytest.raises(SAEExistsError, match="--overwrite"):
-        train_sae(tiny_config(tmp_path), tiny_sae_dir, loaded=tiny_chat, work_dir=tmp_path / "w")
+        train_sae(
+            tiny_sae_config(tmp_path), tiny_sae_dir, loaded=tiny_chat, work_dir=tmp_path / "w"
+        )
     assert (tiny_sae_dir / "sae_weights.safetensors").read_bytes() == before
 
 
@@ -182,7 +178,9 @@ def test_nan_activations_stop_before_training(tiny_organism_dir, tmp_path):
     with torch.no_grad():
         broken.model.blocks[0].attn.W_O[0, 0, 0] = float("nan")
     with pytest.raises(FloatingPointError, match="NaN or inf"):
-        train_sae(tiny_config(tmp_path), tmp_path / "sae", loaded=broken, work_dir=tmp_path / "w")
+        train_sae(
+            tiny_sae_config(tmp_path), tmp_path / "sae", loaded=broken, work_dir=tmp_path / "w"
+        )
     assert not (tmp_path / "sae").exists()
     assert not list((tmp_path / "cache").glob("*/manifest.json"))
 

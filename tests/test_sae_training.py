@@ -26,12 +26,7 @@ from safety_features.saes.loading import SAELoadError, load_pretrained_sae
 from safety_features.saes.stream import ActivationStream
 from safety_features.saes.tracking import start_tracking
 from safety_features.saes.training import SAEExistsError, SAESaveError, train_sae
-from tests.conftest import TINY_SAE_CONFIG
-
-
-def tiny_config(tmp_path, **changes):
-    data = replace(TINY_SAE_CONFIG.data, cache_dir=str(tmp_path / "cache"))
-    return replace(TINY_SAE_CONFIG, data=data, **changes)
+from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
 
 def fake_cache(tmp_path, sizes, d_in=3) -> ActivationCache:
@@ -109,7 +104,7 @@ def test_non_finite_activations_named():
 
 
 def test_cache_is_reused_and_keyed(tiny_chat, tmp_path):
-    config = tiny_config(tmp_path)
+    config = tiny_sae_config(tmp_path)
     detector = PhaseDetector(tiny_chat.tokenizer, scorer="lexical")
     first = open_or_build_cache(tiny_chat, config.hook_name, config.data, 0, detector, False)
     written = (first.path / "manifest.json").stat().st_mtime_ns
@@ -163,7 +158,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_killed_run_resumes_to_identical_weights(tiny_organism_dir, tiny_chat, tmp_path):
-    config = tiny_config(
+    config = tiny_sae_config(
         tmp_path,
         model=str(tiny_organism_dir / "chat"),
         training_tokens=64 * 1500,
@@ -219,7 +214,7 @@ def test_killed_run_resumes_to_identical_weights(tiny_organism_dir, tiny_chat, t
 
 
 def test_resume_refuses_changed_config(tiny_chat, tmp_path):
-    config = tiny_config(tmp_path, checkpoint_every=4, training_tokens=128 * 12)
+    config = tiny_sae_config(tmp_path, checkpoint_every=4, training_tokens=128 * 12)
     work = tmp_path / "work"
     checkpoint = work / "checkpoints" / "step-00000004"
     checkpoint.mkdir(parents=True)
@@ -233,7 +228,7 @@ def test_resume_refuses_changed_config(tiny_chat, tmp_path):
 
 
 def test_full_disk_keeps_previous_checkpoint(tiny_chat, tmp_path, monkeypatch):
-    config = tiny_config(tmp_path, checkpoint_every=4, training_tokens=128 * 12)
+    config = tiny_sae_config(tmp_path, checkpoint_every=4, training_tokens=128 * 12)
     calls = []
     real_save = checkpoint_module.save_file
 
@@ -261,7 +256,7 @@ def test_full_disk_leaves_no_sae_folder(tiny_chat, tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(training_module, "save_file", full)
-    config = tiny_config(tmp_path, training_tokens=128 * 4)
+    config = tiny_sae_config(tmp_path, training_tokens=128 * 4)
     with pytest.raises(SAESaveError, match="nothing was left there"):
         train_sae(config, tmp_path / "sae", loaded=tiny_chat, work_dir=tmp_path / "w")
     assert not (tmp_path / "sae").exists()
@@ -271,7 +266,7 @@ def test_full_disk_leaves_no_sae_folder(tiny_chat, tmp_path, monkeypatch):
 def test_wandb_offline_run_records_metrics(tiny_chat, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     tracking = replace(TINY_SAE_CONFIG.tracking, wandb_mode="offline", eval_every=8, log_every=4)
-    config = tiny_config(tmp_path, tracking=tracking, training_tokens=128 * 16)
+    config = tiny_sae_config(tmp_path, tracking=tracking, training_tokens=128 * 16)
     result = train_sae(config, tmp_path / "sae", loaded=tiny_chat, work_dir=tmp_path / "w")
     assert result.wandb_run_dir is not None
     (run_file,) = (tmp_path / "w" / "wandb").glob("offline-run-*/run-*.wandb")
@@ -296,7 +291,7 @@ def test_unavailable_wandb_does_not_stop_training(tiny_chat, tmp_path, monkeypat
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
     tracking = replace(TINY_SAE_CONFIG.tracking, wandb_mode="online", log_every=4)
-    config = tiny_config(tmp_path, tracking=tracking, training_tokens=128 * 8)
+    config = tiny_sae_config(tmp_path, tracking=tracking, training_tokens=128 * 8)
     with caplog.at_level("WARNING"):
         result = train_sae(config, tmp_path / "sae", loaded=tiny_chat, work_dir=tmp_path / "w")
     assert "W&B could not start in online mode" in caplog.text

@@ -8,7 +8,7 @@ records whether its token lies in a safety phase, for the SAE's safety metrics.
 Caches are keyed by everything that changes their content (model weights, hook, data
 settings, seed), so a sweep over SAE settings reuses one cache. Building one streams the
 transcripts in chunks, so memory stays bounded by a chunk and a shard however large the
-dataset; the folder appears under its final name only when complete.
+dataset. The folder appears under its final name only when complete.
 """
 
 from __future__ import annotations
