@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from safety_features.cli import main
-from safety_features.experiments.config import RunConfig
+from safety_features.experiments.config import AttributionConfig, RunConfig, SteeringConfig
 from safety_features.experiments.main_job import RunFolderError, run_main_job
 from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
@@ -20,8 +20,16 @@ def tiny_run(tmp_path_factory):
         batch_size=8,
         sae_path=None,
         sae_training=tiny_sae_config(cache),
-        n_clamped_features=4,
-        n_random_controls=1,
+        attribution=AttributionConfig(n_bootstrap=50),
+        steering=SteeringConfig(
+            n_features=4,
+            n_random_controls=1,
+            dose_multiples=(1.0, 2.0),
+            direction_coefficients=(1.0,),
+            direction_prompts_per_group=4,
+            n_side_effect_texts=3,
+            n_bootstrap=50,
+        ),
     )
     out = tmp_path_factory.mktemp("run")
     return config, run_main_job(config, out, progress=False)
@@ -32,8 +40,11 @@ def test_run_folder_files(tiny_run):
     for name in (
         "config.yaml",
         "responses.jsonl",
-        "features.json",
+        "attribution.json",
+        "attribution.png",
+        "dose_response.png",
         "interventions.jsonl",
+        "manifest.json",
         "metrics.json",
         "report.md",
         "report.html",
@@ -46,20 +57,20 @@ def test_run_folder_files(tiny_run):
 def test_metrics_fields(tiny_run):
     config, result = tiny_run
     metrics = json.loads((result.out_dir / "metrics.json").read_text())
-    rates = metrics["safety_phase_rate"]
-    for condition, prompts in [
-        ("baseline", "harmful"),
-        ("baseline", "benign"),
-        ("suppressed", "harmful"),
-        ("triggered", "benign"),
-        ("random_control", "harmful"),
-        ("random_control", "benign"),
-    ]:
-        assert 0.0 <= rates[condition][prompts] <= 1.0
-    assert len(metrics["clamped_features"]) == config.n_clamped_features
+    conditions = metrics["conditions"]
+    for name in ("baseline_harmful", "suppress_features", "trigger_features_x2"):
+        estimate = conditions[name]["transition_probability"]
+        assert 0.0 <= estimate["low"] <= estimate["mean"] <= estimate["high"] <= 1.0
+    assert set(metrics["dose_response"]) == {"features", "refusal_direction"}
+    assert metrics["dose_response"]["features"]["strengths"] == [1.0, 2.0]
+    assert len(metrics["clamped_features"]) == config.steering.n_features
+    assert (
+        metrics["summary"]["suppressed_harmful"]
+        == (conditions["suppress_features"]["transition_probability"]["mean"])
+    )
     assert metrics["sae_origin"] == "trained"
     assert metrics["runtime_seconds"] > 0
-    assert set(metrics["stage_seconds"]) == {"generate_and_detect", "sae", "rank_features", "clamp"}
+    assert set(metrics["stage_seconds"]) == {"generate_and_detect", "sae", "attribute", "steer"}
 
 
 def test_responses_records(tiny_run):
@@ -95,7 +106,18 @@ def test_interventions_conditions(tiny_run):
         json.loads(line)["condition"]
         for line in (result.out_dir / "interventions.jsonl").read_text().splitlines()
     }
-    assert conditions == {"suppressed", "triggered", "random_suppressed_0", "random_triggered_0"}
+    assert conditions == {
+        "suppress_features",
+        "suppress_activation_difference",
+        "suppress_random_0",
+        "trigger_features_x1",
+        "trigger_features_x2",
+        "trigger_random_0",
+        "suppress_features_on_benign",
+        "ablate_refusal_direction",
+        "add_refusal_direction_x1",
+        "ablate_refusal_direction_on_benign",
+    }
 
 
 def test_resolved_config_saved(tiny_run):
@@ -143,7 +165,9 @@ def test_cli_model_without_onsets(tiny_organism_dir, tmp_path, capsys):
         f"  data: {{n_prompts_per_group: 2, max_new_tokens: 4, cache_dir: {tmp_path / 'cache'}}}\n"
     )
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
-    assert "Ranking needs onset and control positions, got 0 onsets" in capsys.readouterr().err
+    assert (
+        "No safety onsets in the baseline responses of harmful prompts" in capsys.readouterr().err
+    )
 
 
 def test_failed_overwrite_keeps_old_run(tiny_run, tmp_path):

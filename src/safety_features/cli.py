@@ -15,6 +15,8 @@ from safety_features.config import ConfigError, load_config
 DEFAULT_RUN_CONFIG = "configs/run.yaml"
 DEFAULT_ORGANISM_CONFIG = "configs/organism.yaml"
 DEFAULT_PHASE_DATA = "tests/data/phases/eval.jsonl"
+DEFAULT_ATTRIBUTE_CONFIG = "configs/experiments/attribute.yaml"
+DEFAULT_STEER_CONFIG = "configs/experiments/steer.yaml"
 
 
 def json_safe(value):
@@ -97,6 +99,27 @@ def command_run(args: argparse.Namespace) -> None:
     print(format_table(result.metrics))
     print(f"\nRun folder: {result.out_dir} (metrics.json, report.md, report.html, phases.html)")
     print(f"Runtime: {result.metrics['runtime_seconds']:.0f} s")
+
+
+def command_experiment(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from safety_features.experiments.config import ExperimentConfig
+    from safety_features.experiments.report import format_experiment
+    from safety_features.experiments.runs import run_experiment
+
+    config = load_config(ExperimentConfig, config_path(args.config))
+    if getattr(args, "features_from", None):
+        config = replace(config, features_from=args.features_from)
+    steer = args.command == "steer"
+    result = run_experiment(
+        config, args.out, steer=steer, progress=not args.json, overwrite=args.overwrite
+    )
+    if args.json:
+        print_json(result.metrics)
+        return
+    print(format_experiment(result.metrics))
+    print(f"\nRun folder: {result.out_dir}")
 
 
 def command_train_sae(args: argparse.Namespace) -> None:
@@ -229,6 +252,26 @@ def _add_phase_data_options(parser: argparse.ArgumentParser, split: str) -> None
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
+def add_experiment_command(
+    commands, name: str, default_config: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=summary, description=description)
+    parser.add_argument(
+        "--config",
+        default=default_config,
+        help=f"YAML experiment config (default {default_config})",
+    )
+    parser.add_argument("--out", required=True, help="run folder to write into")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in --out (a folder with metrics.json)",
+    )
+    parser.add_argument("--json", action="store_true", help="print metrics.json")
+    parser.set_defaults(handler=command_experiment)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safety-features",
@@ -255,6 +298,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
     run.set_defaults(handler=command_run)
+
+    add_experiment_command(
+        commands,
+        "attribute",
+        DEFAULT_ATTRIBUTE_CONFIG,
+        "attribute safety onsets to SAE features, with bootstrap intervals and baselines",
+        "Generate on the prompt suite, detect safety onsets, attribute each onset to every SAE "
+        "feature and the SAE error node (attribution patching or integrated gradients), and "
+        "write attribution.json, attribution.png, manifest.json and metrics.json into --out.",
+    )
+    steer = add_experiment_command(
+        commands,
+        "steer",
+        DEFAULT_STEER_CONFIG,
+        "clamp onset features to suppress or trigger the safety phase, with controls",
+        "Attribute onsets (or take the features of an attribute run), then clamp the top "
+        "features to 0 on harmful prompts and high on benign prompts, over a range of "
+        "strengths, beside random feature sets and the refusal direction; measure transition "
+        "probability, onset delay, phase duration and side effects with intervals over prompts "
+        "and seeds.",
+    )
+    steer.add_argument(
+        "--features-from", help="an attribute run folder whose top features are clamped"
+    )
 
     organism = commands.add_parser(
         "organism", help="build or evaluate the safety-tuned model organism"
@@ -410,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from safety_features.attribution.onset_contrast import NoOnsetsError
     from safety_features.experiments.main_job import RunFolderError
+    from safety_features.experiments.onsets import ExperimentInputError
+    from safety_features.files import OutputFolderError
     from safety_features.models.loading import ModelLoadError
     from safety_features.organism.train import OrganismExistsError
     from safety_features.phases.concepts import ConceptSetError
@@ -420,6 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safety_features.saes.checkpoints import CheckpointError
     from safety_features.saes.loading import SAELoadError
     from safety_features.saes.training import SAEExistsError, SAESaveError
+    from safety_features.steering.interventions import InterventionError
 
     try:
         args.handler(args)
@@ -440,6 +510,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         AnnotationError,
         ScorerError,
         OrganismExistsError,
+        ExperimentInputError,
+        InterventionError,
+        OutputFolderError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

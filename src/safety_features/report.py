@@ -10,6 +10,15 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from safety_features.experiments.report import (
+    CONDITION_HEADER,
+    condition_rows,
+    experiment_tables,
+    html_table,
+    markdown_table,
+    target_rows,
+    text_table,
+)
 from safety_features.files import write_text_atomic
 from safety_features.phases.render import ONSET_MARK as ONSET_MARK_HTML
 from safety_features.phases.render import concept_colours, response_html
@@ -19,31 +28,48 @@ ONSET_MARK = "⟦onset⟧"
 SAMPLES_PER_GROUP = 4
 
 
-def rate_rows(metrics: dict) -> list[tuple[str, str, str]]:
-    """(condition, prompts, safety-phase rate) rows of the clamping table."""
-    rates = metrics["safety_phase_rate"]
+HEADLINE_LABELS = {
+    "baseline_harmful": "baseline, harmful prompts",
+    "baseline_benign": "baseline, benign prompts",
+    "suppressed_harmful": "top features clamped to 0, harmful prompts",
+    "triggered_benign": "top features clamped high, benign prompts",
+    "refusal_direction_ablated_harmful": "refusal direction ablated, harmful prompts",
+}
+
+
+def headline_rows(metrics: dict) -> list[tuple[str, str]]:
+    """(condition, safety-phase rate) rows of the run's headline numbers."""
+    summary = metrics["summary"]
     rows = [
-        ("baseline", "harmful", rates["baseline"]["harmful"]),
-        ("baseline", "benign", rates["baseline"]["benign"]),
-        ("suppressed (top features = 0)", "harmful", rates["suppressed"]["harmful"]),
-        ("triggered (top features high)", "benign", rates["triggered"]["benign"]),
+        (label, f"{summary[key]:.1%}") for key, label in HEADLINE_LABELS.items() if key in summary
     ]
-    if "random_control" in rates:
-        rows.append(("random control, suppressed", "harmful", rates["random_control"]["harmful"]))
-        rows.append(("random control, triggered", "benign", rates["random_control"]["benign"]))
-    return [(condition, prompts, f"{rate:.1%}") for condition, prompts, rate in rows]
+    for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
+        rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
+    if summary.get("random_max_shift_points") is not None:
+        rows.append(
+            (
+                "largest shift by a random feature set",
+                f"{summary['random_max_shift_points']:.1f} points",
+            )
+        )
+    rows.append(
+        (
+            "benign CE loss increase under suppression",
+            f"{summary['suppression_ce_loss_increase']:.4f} nats",
+        )
+    )
+    return rows
 
 
 def format_table(metrics: dict) -> str:
-    """Format the clamping table as aligned plain text for the terminal."""
-    rows = [("condition", "prompts", "safety-phase rate"), *rate_rows(metrics)]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    """The headline numbers and every condition as aligned plain text for the terminal."""
+    return "\n\n".join(
+        [
+            text_table(("measure", "value"), headline_rows(metrics)),
+            text_table(CONDITION_HEADER, condition_rows(metrics)),
+            text_table(("target", "goal", "result"), target_rows(metrics)),
+        ]
+    )
 
 
 def marked_response(response: DetectedResponse) -> tuple[str, str]:
@@ -110,6 +136,13 @@ def sae_rows(metrics: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def feature_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    return [
+        (str(f["feature"]), f"{f['mean']:.4f}", f"[{f['low']:.4f}, {f['high']:.4f}]")
+        for f in metrics["top_features"]
+    ]
+
+
 def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
     lines = [
         "# safety-features run",
@@ -117,12 +150,17 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         f"Model `{metrics['model']}`, SAE `{metrics['sae']}` ({metrics['sae_origin']}) at `{metrics['hook_name']}`. "
         f"Runtime {metrics['runtime_seconds']:.0f} s.",
         "",
-        "## Safety-phase rate under feature clamping",
+        "## Safety-phase rate under interventions",
         "",
-        "| condition | prompts | safety-phase rate |",
-        "|---|---|---|",
-        *[f"| {c} | {p} | {r} |" for c, p, r in rate_rows(metrics)],
+        *markdown_table(("measure", "value"), headline_rows(metrics)),
         "",
+        "![dose-response curves](dose_response.png)",
+        "",
+        *[
+            line
+            for title, header, rows in experiment_tables(metrics)
+            for line in (f"### {title}", "", *markdown_table(header, rows), "")
+        ],
         "## Baseline safety-phase rate by prompt group",
         "",
         "| group | rate |",
@@ -138,12 +176,10 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         "",
         "## Top onset features",
         "",
-        "| feature | onset mean | control mean | score |",
-        "|---|---|---|---|",
-        *[
-            f"| {f['feature']} | {f['onset_mean']:.3f} | {f['control_mean']:.3f} | {f['score']:.3f} |"
-            for f in metrics["top_features"]
-        ],
+        f"Mean attribution over onsets ({metrics['top_features_method']}), 95% bootstrap "
+        "intervals; the full ranking is in attribution.json and attribution.png.",
+        "",
+        *markdown_table(("feature", "mean attribution", "interval"), feature_rows(metrics)),
         "",
         f"## Sample responses (onset marked {ONSET_MARK})",
         "",
@@ -184,23 +220,19 @@ def html_detail_sections(metrics: dict) -> str:
         for label, value in sae_rows(metrics)
     )
     parts.append(f"<h2>SAE</h2><table><tr><th>measure</th><th>value</th></tr>{sae}</table>")
-    features = "".join(
-        f"<tr><td>{f['feature']}</td><td>{f['onset_mean']:.3f}</td>"
-        f"<td>{f['control_mean']:.3f}</td><td>{f['score']:.3f}</td></tr>"
-        for f in metrics["top_features"]
-    )
     parts.append(
-        "<h2>Top onset features</h2><table><tr><th>feature</th><th>onset mean</th>"
-        f"<th>control mean</th><th>score</th></tr>{features}</table>"
+        "<h2>Top onset features</h2>"
+        + html_table(("feature", "mean attribution", "interval"), feature_rows(metrics))
+        + '<p><img src="attribution.png" alt="onset attribution of the top features"></p>'
     )
     return "".join(parts)
 
 
 def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
     escape = html.escape
-    table = "".join(
-        f"<tr><td>{escape(c)}</td><td>{escape(p)}</td><td>{escape(r)}</td></tr>"
-        for c, p, r in rate_rows(metrics)
+    tables = "".join(
+        f"<h3>{escape(title)}</h3>{html_table(header, rows)}"
+        for title, header, rows in experiment_tables(metrics)
     )
     items = []
     colours = (
@@ -236,8 +268,10 @@ def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
         "mark{background:#ffd6d6}.onset{color:#b00020;font-weight:bold}</style></head><body>"
         f"<h1>safety-features run</h1><p>Model <code>{escape(str(metrics['model']))}</code>, "
         f"hook <code>{escape(str(metrics['hook_name']))}</code>, runtime {metrics['runtime_seconds']:.0f} s.</p>"
-        f"<h2>Safety-phase rate under feature clamping</h2><table><tr><th>condition</th><th>prompts</th>"
-        f"<th>rate</th></tr>{table}</table>"
+        "<h2>Safety-phase rate under interventions</h2>"
+        f"{html_table(('measure', 'value'), headline_rows(metrics))}"
+        '<p><img src="dose_response.png" alt="dose-response curves"></p>'
+        f"{tables}"
         f"{html_detail_sections(metrics)}"
         f"<h2>Sample responses</h2><p>{sample_legend}</p>"
         f"<ul>{''.join(items)}</ul></body></html>\n"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from safety_features.models.loading import LoadedModel
+from safety_features.phases.responses import DetectedResponse
 from safety_features.saes.activations import transcript_activations
 from safety_features.saes.loading import LoadedSAE
 
@@ -89,3 +90,37 @@ def rank_onset_features(
         n_onset=len(onsets),
         n_control=len(controls),
     )
+
+
+def transcript(response: DetectedResponse) -> tuple[int, ...]:
+    return (*response.generation.prompt_token_ids, *response.generation.response_token_ids)
+
+
+def onset_and_control_positions(
+    responses: Sequence[DetectedResponse],
+    onset_groups: Sequence[str],
+    control_groups: Sequence[str],
+) -> tuple[list[PositionedTranscript], list[PositionedTranscript]]:
+    """Onset positions in responses of `onset_groups`; controls at the same response offsets
+    in responses of `control_groups` without a safety phase."""
+    onsets: list[tuple[DetectedResponse, int]] = []
+    for response in responses:
+        if (
+            response.prompt.group in onset_groups
+            and response.onset
+            and response.onset.token_index is not None
+        ):
+            onsets.append((response, response.onset.token_index))
+    controls = [r for r in responses if r.prompt.group in control_groups and not r.has_safety_phase]
+
+    onset_positions = [
+        PositionedTranscript(transcript(r), len(r.generation.prompt_token_ids) + index - 1)
+        for r, index in onsets
+    ]
+    control_positions = []
+    for number, control in enumerate(controls):
+        offset = onsets[number % len(onsets)][1] if onsets else 0
+        n_response = len(control.generation.response_token_ids)
+        position = len(control.generation.prompt_token_ids) + min(offset, n_response) - 1
+        control_positions.append(PositionedTranscript(transcript(control), position))
+    return onset_positions, control_positions

@@ -1,12 +1,14 @@
 """The main job: one pass through every stage of the toolkit on one model.
 
-1. generate responses to held-out prompts of every group, batched;
-2. detect the phases of each response and mark its safety-phase onset (see `phases`);
-3. load the SAE at the configured hook, or train one with SAELens;
-4. rank SAE features by their activation at onset positions minus matched control positions;
-5. clamp the top features to zero on harmful prompts and high on benign prompts, and clamp
-   random feature sets of the same size as controls, regenerating each time;
-6. write metrics.json and a report into the run folder.
+1. load the SAE at the configured hook, or train one with SAELens;
+2. generate responses to held-out prompts of every group, batched, and detect the phases of
+   each response and its safety-phase onset (see `phases`);
+3. attribute the onsets of harmful responses to SAE features, beside the activation-difference
+   and random baselines (see `attribution`);
+4. clamp the top features to zero on harmful prompts and high on benign prompts over a range
+   of strengths, with random feature sets and the refusal direction as controls, and measure
+   the side effects (see `experiments.onsets`);
+5. write metrics.json, plots and a report into the run folder.
 """
 
 from __future__ import annotations
@@ -18,18 +20,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
 import yaml
 
-from safety_features.attribution.onset_contrast import (
-    FeatureRanking,
-    PositionedTranscript,
-    rank_onset_features,
-)
 from safety_features.config import config_to_dict
 from safety_features.experiments.config import RunConfig
+from safety_features.experiments.onsets import attribution_stage, steering_stage
+from safety_features.experiments.plots import plot_dose_response
+from safety_features.experiments.runs import context_for, manifest, write_attribution
 from safety_features.files import (
     OutputFolderError,
     atomic_directory,
@@ -37,22 +35,17 @@ from safety_features.files import (
     write_json_atomic,
     write_text_atomic,
 )
-from safety_features.models.generation import generate
 from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
-from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
+from safety_features.organism.corpus import GROUPS, sample_prompts
 from safety_features.phases.detect import PhaseDetector
 from safety_features.phases.render import write_html
-from safety_features.phases.responses import DetectedResponse, detect_responses, safety_rate
+from safety_features.phases.responses import safety_rate
 from safety_features.report import write_report
-from safety_features.saes.activations import skipped_token_ids, transcript_activations
 from safety_features.saes.loading import LoadedSAE, check_sae_fits, load_sae
 from safety_features.saes.training import train_sae
-from safety_features.steering.interventions import FeatureClamp, clamp_hook
+from safety_features.steering.interventions import check_feature_ids
 
 logger = logging.getLogger(__name__)
-
-ONSET_GROUPS = ("harmful", "wrapped_harmful", "discrimination")
-CONTROL_GROUPS = ("benign", "alarming_benign")
 
 
 @dataclass(frozen=True)
@@ -131,165 +124,6 @@ def sae_quality(loaded_sae: LoadedSAE) -> dict:
     }
 
 
-def transcript(response: DetectedResponse) -> tuple[int, ...]:
-    return (*response.generation.prompt_token_ids, *response.generation.response_token_ids)
-
-
-def onset_and_control_positions(
-    responses: Sequence[DetectedResponse],
-) -> tuple[list[PositionedTranscript], list[PositionedTranscript]]:
-    """Onset positions in safety responses; controls at the same offsets in other responses."""
-    onsets: list[tuple[DetectedResponse, int]] = []
-    for response in responses:
-        if (
-            response.prompt.group in ONSET_GROUPS
-            and response.onset
-            and response.onset.token_index is not None
-        ):
-            onsets.append((response, response.onset.token_index))
-    controls = [r for r in responses if r.prompt.group in CONTROL_GROUPS and not r.has_safety_phase]
-
-    onset_positions = [
-        PositionedTranscript(transcript(r), len(r.generation.prompt_token_ids) + index - 1)
-        for r, index in onsets
-    ]
-    control_positions = []
-    for number, control in enumerate(controls):
-        offset = onsets[number % len(onsets)][1] if onsets else 0
-        n_response = len(control.generation.response_token_ids)
-        position = len(control.generation.prompt_token_ids) + min(offset, n_response) - 1
-        control_positions.append(PositionedTranscript(transcript(control), position))
-    return onset_positions, control_positions
-
-
-@torch.no_grad()
-def max_feature_activations(
-    loaded: LoadedModel, loaded_sae: LoadedSAE, responses: Sequence[DetectedResponse]
-) -> torch.Tensor:
-    """Maximum of each feature over the baseline transcripts, BOS and padding excluded."""
-    skipped = skipped_token_ids(loaded)
-    transcripts = [transcript(r) for r in responses]
-    keep = [[token not in skipped for token in ids] for ids in transcripts]
-    activations = transcript_activations(
-        loaded, loaded_sae.hook_name, transcripts, keep, progress=False
-    )
-    maxima = torch.zeros(loaded_sae.sae.cfg.d_sae)
-    for chunk in activations.split(4096):
-        features = loaded_sae.sae.encode(chunk.to(loaded_sae.sae.W_dec.device)).cpu()
-        maxima = torch.maximum(maxima, features.max(dim=0).values)
-    return maxima
-
-
-def generate_detected(
-    loaded: LoadedModel,
-    prompts: Sequence[Prompt],
-    config: RunConfig,
-    detector: PhaseDetector | None,
-    hooks=(),
-    description: str = "generating",
-    progress: bool = True,
-) -> list[DetectedResponse]:
-    generations = generate(
-        loaded,
-        [p.text for p in prompts],
-        max_new_tokens=config.max_new_tokens,
-        batch_size=config.batch_size,
-        hooks=hooks,
-        progress=progress,
-        description=description,
-    )
-    return detect_responses(loaded, prompts, generations, detector)
-
-
-def random_feature_sets(
-    maxima: torch.Tensor, exclude: Sequence[int], size: int, count: int, seed: int
-) -> list[list[int]]:
-    """`count` sets of `size` features drawn from those that fire in the baseline, minus `exclude`."""
-    pool = [i for i in torch.nonzero(maxima > 0).flatten().tolist() if i not in set(exclude)]
-    if len(pool) < size:
-        raise ValueError(
-            f"Only {len(pool)} live features remain for random controls of size {size}."
-        )
-    generator = torch.Generator().manual_seed(seed)
-    return [
-        sorted(pool[i] for i in torch.randperm(len(pool), generator=generator)[:size].tolist())
-        for _ in range(count)
-    ]
-
-
-def clamp_conditions(
-    config: RunConfig,
-    loaded: LoadedModel,
-    loaded_sae: LoadedSAE,
-    baseline: Sequence[DetectedResponse],
-    ranking: FeatureRanking,
-    detector: PhaseDetector | None,
-    progress: bool,
-) -> tuple[dict, list[dict]]:
-    """Regenerate under each clamp; return safety-phase rates and every response as records."""
-    harmful = [r.prompt for r in baseline if r.prompt.group == "harmful"]
-    benign = [r.prompt for r in baseline if r.prompt.group == "benign"]
-    maxima = max_feature_activations(loaded, loaded_sae, baseline)
-    top = list(ranking.feature_ids[: config.n_clamped_features])
-
-    def suppress(features: Sequence[int]) -> FeatureClamp:
-        return FeatureClamp(tuple(features), tuple(0.0 for _ in features))
-
-    def trigger(features: Sequence[int]) -> FeatureClamp:
-        return FeatureClamp(
-            tuple(features), tuple(config.trigger_multiple * float(maxima[f]) for f in features)
-        )
-
-    records: list[dict] = []
-
-    def rate_under(
-        name: str, prompts: Sequence[Prompt], clamp: FeatureClamp, positions: str
-    ) -> float:
-        responses = generate_detected(
-            loaded,
-            prompts,
-            config,
-            detector,
-            hooks=[clamp_hook(loaded_sae, clamp, positions)],  # type: ignore[arg-type]
-            description=name,
-            progress=progress,
-        )
-        records.extend({"condition": name, **r.to_record()} for r in responses)
-        return safety_rate(responses)
-
-    rates: dict[str, Any] = {
-        "baseline": {
-            "harmful": safety_rate(r for r in baseline if r.prompt.group == "harmful"),
-            "benign": safety_rate(r for r in baseline if r.prompt.group == "benign"),
-        },
-        "suppressed": {
-            "harmful": rate_under("suppressed", harmful, suppress(top), config.suppress_positions)
-        },
-        "triggered": {
-            "benign": rate_under("triggered", benign, trigger(top), config.trigger_positions)
-        },
-    }
-    random_sets = random_feature_sets(maxima, top, len(top), config.n_random_controls, config.seed)
-    harmful_random = [
-        rate_under(f"random_suppressed_{i}", harmful, suppress(s), config.suppress_positions)
-        for i, s in enumerate(random_sets)
-    ]
-    benign_random = [
-        rate_under(f"random_triggered_{i}", benign, trigger(s), config.trigger_positions)
-        for i, s in enumerate(random_sets)
-    ]
-    if random_sets:
-        rates["random_control"] = {
-            "harmful": sum(harmful_random) / len(harmful_random),
-            "benign": sum(benign_random) / len(benign_random),
-            "harmful_each": harmful_random,
-            "benign_each": benign_random,
-            "feature_sets": random_sets,
-        }
-    rates["clamp_values"] = {"triggered": list(trigger(top).values), "suppressed": 0.0}
-    return rates, records
-
-
 def run_main_job(
     config: RunConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
 ) -> RunResult:
@@ -306,21 +140,36 @@ def run_main_job(
 
 
 def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -> dict:
-    """Run stages 1 to 6, writing into `folder`, which becomes `out_dir` afterwards."""
+    """Run stages 1 to 5, writing into `folder`, which becomes `out_dir` afterwards."""
     start = time.perf_counter()
     stage_seconds: dict[str, float] = {}
     write_text_atomic(
         folder / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False)
     )
-
-    # 1-2. Generate on held-out prompts and mark the onsets.
     loaded = load_model(config.model)
     concepts = resolve_sae_path(config.concepts) if config.concepts else None
     detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
     prompts = sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
-    baseline = generate_detected(
-        loaded, prompts, config, detector, description="baseline", progress=progress
+
+    # 1. SAE.
+    loaded_sae, sae_origin = obtain_sae(config, loaded, folder, progress)
+    check_feature_ids(config.steering.features, loaded_sae.sae.cfg.d_sae)
+    stage_seconds["sae"] = time.perf_counter() - start
+
+    # 2. Generate on held-out prompts and mark the onsets.
+    mark = time.perf_counter()
+    context = context_for(
+        loaded,
+        loaded_sae,
+        detector,
+        prompts,
+        config.max_new_tokens,
+        config.batch_size,
+        config.steering,
+        progress,
     )
+    context.run_baseline()
+    baseline = context.baseline[context.seeds[0]]
     write_jsonl(folder / "responses.jsonl", [r.to_record() for r in baseline])
     phase_results = [r.phases for r in baseline if r.phases is not None]
     write_html(
@@ -329,32 +178,27 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "Phases of the baseline responses",
         [f"{r.prompt.group} / {r.prompt.category}" for r in baseline if r.phases is not None],
     )
-    stage_seconds["generate_and_detect"] = time.perf_counter() - start
+    stage_seconds["generate_and_detect"] = time.perf_counter() - mark
 
-    # 3. SAE.
+    # 3. Onset attribution.
     mark = time.perf_counter()
-    loaded_sae, sae_origin = obtain_sae(config, loaded, folder, progress)
-    stage_seconds["sae"] = time.perf_counter() - mark
+    k = config.steering.n_features
+    attribution = attribution_stage(context, config.attribution, k, config.seed)
+    features = list(config.steering.features) or attribution.selected(config.attribution, k)
+    write_attribution(folder, attribution, features, k)
+    stage_seconds["attribute"] = time.perf_counter() - mark
 
-    # 4. Onset features.
+    # 4. Clamping experiments and controls.
     mark = time.perf_counter()
-    onsets, controls = onset_and_control_positions(baseline)
-    ranking = rank_onset_features(loaded, loaded_sae, onsets, controls)
-    write_json_atomic(
-        folder / "features.json",
-        {"n_onset": ranking.n_onset, "n_control": ranking.n_control, "top": ranking.top(50)},
+    contrast = list(attribution.contrast.feature_ids[: len(features)])
+    experiments = steering_stage(
+        context, features, contrast, attribution.maxima, config.steering, config.seed
     )
-    stage_seconds["rank_features"] = time.perf_counter() - mark
+    write_jsonl(folder / "interventions.jsonl", context.records)
+    plot_dose_response(folder / "dose_response.png", experiments["dose_response"])
+    stage_seconds["steer"] = time.perf_counter() - mark
 
-    # 5. Clamping.
-    mark = time.perf_counter()
-    rates, records = clamp_conditions(
-        config, loaded, loaded_sae, baseline, ranking, detector, progress
-    )
-    write_jsonl(folder / "interventions.jsonl", records)
-    stage_seconds["clamp"] = time.perf_counter() - mark
-
-    # 6. Metrics and report.
+    # 5. Metrics and report.
     metrics = {
         "model": loaded.name,
         "model_source": loaded.source,
@@ -382,12 +226,15 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "baseline_safety_phase_rate_by_group": {
             g: safety_rate(r for r in baseline if r.prompt.group == g) for g in GROUPS
         },
-        "safety_phase_rate": rates,
-        "clamped_features": list(ranking.feature_ids[: config.n_clamped_features]),
-        "top_features": ranking.top(config.n_clamped_features),
+        "attribution": attribution.comparison,
+        "top_features": [vars(f) for f in attribution.ranking.top[:k]],
+        "top_features_method": attribution.ranking.method,
+        "clamped_features": features,
+        **experiments,
         "stage_seconds": stage_seconds,
-        "runtime_seconds": time.perf_counter() - start,
     }
+    metrics["runtime_seconds"] = time.perf_counter() - start
     write_json_atomic(folder / "metrics.json", metrics)
+    write_json_atomic(folder / "manifest.json", manifest(context, config_to_dict(config), "run"))
     write_report(folder, metrics, baseline)
     return metrics

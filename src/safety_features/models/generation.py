@@ -2,13 +2,13 @@
 
 Prompts of different lengths are left-padded into one batch. TransformerLens derives position
 ids from the attention mask and keeps the mask in its KV cache, so a prompt gets the same tokens
-alone or inside a padded batch. Hooks passed in stay registered for the whole call, prompt pass
-and every cached step, and are removed on exit, also after an exception.
+alone or inside a padded batch. Interventions and hooks passed in stay registered for the whole
+call, prompt pass and every cached step, and are removed on exit, also after an exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,8 +16,13 @@ from tqdm.auto import tqdm
 from transformer_lens import TransformerLensKeyValueCache
 
 from safety_features.models.loading import LoadedModel
-
-ForwardHook = tuple[str, Callable]
+from safety_features.steering.interventions import (
+    ForwardHook,
+    Intervention,
+    TokenLayout,
+    check_interventions,
+    intervene,
+)
 
 
 @dataclass(frozen=True)
@@ -87,32 +92,63 @@ def generate_batch(
     max_new_tokens: int,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    layout: TokenLayout | None = None,
+    first_row: int = 0,
+    use_cache: bool = True,
 ) -> list[list[int]]:
-    """Generate up to `max_new_tokens` per row; each returned list ends before its stop token."""
+    """Generate up to `max_new_tokens` per row; each returned list ends before its stop token.
+
+    Before each forward pass, `layout` (when given) learns the response index of every position,
+    so interventions registered with it act at the same tokens with and without the KV cache.
+    Row i of the batch is prompt number `first_row + i` for onset lookups. Without the cache,
+    every step runs the whole sequence again: slow, and kept as the reference.
+    """
     model = loaded.model
     pad_id = loaded.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = loaded.tokenizer.eos_token_id
     tokens, mask = left_pad(encoded, pad_id)
     tokens, mask = tokens.to(model.cfg.device), mask.to(model.cfg.device)
-    batch = len(encoded)
+    batch, width = tokens.shape
     stop_ids = torch.tensor(loaded.stop_token_ids, device=tokens.device)
+    layout = layout or TokenLayout()
+    rows = torch.arange(first_row, first_row + batch)
+    prompt_pass = dict(
+        first=torch.full((batch,), 1 - width), left_pad=(1 - mask).sum(dim=1).cpu(), rows=rows
+    )
 
-    cache = TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, batch)
+    cache = (
+        TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, batch)
+        if use_cache
+        else None
+    )
+    layout.start_pass(length=None, **prompt_pass)
     logits = model(tokens, attention_mask=mask, past_kv_cache=cache)
     finished = torch.zeros(batch, dtype=torch.bool, device=tokens.device)
     outputs: list[list[int]] = [[] for _ in range(batch)]
     step_mask = torch.ones((batch, 1), dtype=torch.long, device=tokens.device)
 
-    for _ in range(max_new_tokens):
+    for step in range(1, max_new_tokens + 1):
         next_tokens = pick_next(logits[:, -1, :], temperature, generator)
         stopped_now = torch.isin(next_tokens, stop_ids)
         for i in torch.nonzero(~finished & ~stopped_now).flatten().tolist():
             outputs[i].append(int(next_tokens[i]))
         finished |= stopped_now
-        if bool(finished.all()):
+        if bool(finished.all()) or step == max_new_tokens:
             break
-        logits = model(next_tokens[:, None], attention_mask=step_mask, past_kv_cache=cache)
+        if cache is not None:
+            layout.start_pass(
+                first=torch.full((batch,), step),
+                left_pad=torch.zeros(batch, dtype=torch.long),
+                length=None,
+                rows=rows,
+            )
+            logits = model(next_tokens[:, None], attention_mask=step_mask, past_kv_cache=cache)
+        else:
+            tokens = torch.cat([tokens, next_tokens[:, None]], dim=1)
+            mask = torch.cat([mask, step_mask], dim=1)
+            layout.start_pass(length=None, **prompt_pass)
+            logits = model(tokens, attention_mask=mask)
     return outputs
 
 
@@ -126,11 +162,16 @@ def generate(
     hooks: Sequence[ForwardHook] = (),
     progress: bool = True,
     description: str = "generating",
+    interventions: Sequence[Intervention] = (),
+    onsets: Sequence[int | None] | None = None,
+    use_cache: bool = True,
 ) -> list[Generation]:
-    """Generate a response to each prompt in batches, with `hooks` active throughout.
+    """Generate a response to each prompt in batches, with `interventions` and `hooks` active
+    throughout (see `safety_features.steering.interventions`).
 
     temperature 0 decodes greedily; a positive temperature samples with a generator seeded by
-    `seed`, so the same call gives the same tokens.
+    `seed`, so the same call gives the same tokens. `onsets` gives each prompt's onset response
+    index for interventions at an OnsetWindow. Every input is checked before generation starts.
     """
     if temperature < 0 or temperature != temperature:
         raise ValueError(
@@ -140,8 +181,13 @@ def generate(
         raise ValueError(
             f"max_new_tokens={max_new_tokens} and batch_size={batch_size} are invalid: both must be positive."
         )
+    if onsets is not None and len(onsets) != len(prompts):
+        raise ValueError(f"Got {len(onsets)} onsets for {len(prompts)} prompts: give one each.")
     encoded = encode_prompts(loaded, prompts)
     check_prompt_lengths(loaded, encoded, max_new_tokens)
+    check_interventions(loaded, interventions)
+    layout = TokenLayout(has_bos=loaded.tokenizer.bos_token_id is not None)
+    layout.set_onsets(onsets)
     generator = (
         torch.Generator(device=loaded.model.cfg.device).manual_seed(seed)
         if temperature > 0
@@ -150,10 +196,12 @@ def generate(
 
     results: list[Generation] = []
     starts = range(0, len(prompts), batch_size)
-    with loaded.model.hooks(fwd_hooks=list(hooks)):
+    with intervene(loaded, interventions, layout, extra_hooks=hooks):
         for start in tqdm(starts, desc=description, disable=not progress, unit="batch"):
             rows = encoded[start : start + batch_size]
-            responses = generate_batch(loaded, rows, max_new_tokens, temperature, generator)
+            responses = generate_batch(
+                loaded, rows, max_new_tokens, temperature, generator, layout, start, use_cache
+            )
             for prompt, ids, response in zip(
                 prompts[start : start + batch_size], rows, responses, strict=True
             ):

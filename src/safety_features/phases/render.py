@@ -12,6 +12,7 @@ from pathlib import Path
 
 from safety_features.files import write_text_atomic
 from safety_features.phases.detect import PhaseResult
+from safety_features.plotting import pyplot, save_figure
 
 PALETTE = ("#f4a3a3", "#f7d08a", "#a8d5a2", "#d7b4f3", "#9cc9f2", "#f2b8d8", "#c9c9a0")
 ONSET_MARK = "▶"
@@ -120,11 +121,7 @@ def plot_scores(
     path: str | Path, result: PhaseResult, thresholds: dict[str, float] | None = None
 ) -> None:
     """Save a PNG of the per-token scores of one response, phases shaded, onsets marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     colours = concept_colours(result.concepts)
     figure, axis = plt.subplots(figsize=(10, 3.2))
     positions = range(len(result.tokens))
@@ -142,10 +139,4 @@ def plot_scores(
     axis.set_ylabel("score")
     axis.set_title(f"Phase scores of response {result.id}")
     axis.legend(loc="upper left", fontsize=8, ncol=len(result.concepts))
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(path)
+    save_figure(figure, path)

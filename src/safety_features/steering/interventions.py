@@ -1,101 +1,473 @@
-"""SAE-feature interventions as TransformerLens forward hooks; every intervention is built here.
+"""Interventions on the residual stream: every hook the toolkit registers is built here.
 
-Clamping sets chosen features to fixed values and adds back the SAE's error term, so the
-hooked activation changes only along the clamped features' decoder directions:
+Four interventions, each acting at chosen positions of one hook (`AblateDirection` at several):
 
-    f = encode(x),   e = x - decode(f),   f'_i = v_i for i in clamped ids,   x' = decode(f') + e
+    ClampFeatures     x' = x + sum_i (v_i - f_i(x)) W_dec[i]      (= decode(f') + error term)
+    SteerFeatures     x' = x + sum_i c_i W_dec[i]
+    AddDirection      x' = x + c r
+    AblateDirection   x' = x - (x . r_hat) r_hat
 
-With ``positions="response"`` the clamp acts only where the response is produced: the last
-prompt position, which predicts the first response token, and every generated position. With
-``positions="last_prompt"`` it acts on the last prompt position alone. Both rely on the prompt
-pass of `generate` being left-padded, so its last position is the last prompt token of every
-row, and on each cached step feeding a single token.
+where f = encode(x) are the SAE's feature activations, f' equals f except f'_i = v_i, and the
+error term x - decode(f) is kept, so a clamp moves x only along the clamped features' decoder
+rows. `ClampFeatures` uses the decode(f') + (x - decode(f)) form for SAEs whose decoder is not
+affine (activation normalisation).
 
-The hooks returned here are registered and removed by the caller's `model.hooks(...)` context
-(see `safety_features.models.generation.generate`), which removes them on exit, also after an
-exception.
+Positions are named by response index r: the position that predicts response token r. The last
+prompt position has r = 0, earlier prompt positions r < 0, and the generated token j sits at
+r = j + 1. So:
+
+    "all"          every position (BOS included)
+    "prompt"       r <= 0, BOS excluded
+    "generated"    r >= 1: positions holding generated tokens; this leaves the first response
+                   token unsteered, because it is predicted at r = 0
+    "response"     r >= 0: every position that predicts a response token
+    "last_prompt"  r == 0
+    OnsetWindow(a, b)  onset + a <= r <= onset + b, for the onset (a response token index) given
+                   per prompt; rows without an onset are left alone
+
+Response indices depend only on the token's place in its own prompt and response, never on
+padding or on whether the KV cache is used, so a steered prompt gets the same tokens alone, in a
+left-padded batch, and with or without the cache. A forward pass learns the indices of its
+positions from a `TokenLayout`, which `generate` keeps up to date pass by pass; a caller running
+the model on whole transcripts builds one with `TokenLayout.for_transcripts`.
+
+`intervene` registers the hooks and removes them on exit, also after an exception.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float, Int
 
-from safety_features.saes.loading import LoadedSAE
+from safety_features.models.loading import LoadedModel
+from safety_features.saes.loading import LoadedSAE, check_sae_fits
+
+PositionName = Literal["all", "prompt", "generated", "response", "last_prompt"]
+POSITION_NAMES = ("all", "prompt", "generated", "response", "last_prompt")
+ForwardHook = tuple[str, Callable]
+
+
+class InterventionError(ValueError):
+    """An intervention that cannot run on this model, SAE or input."""
 
 
 @dataclass(frozen=True)
-class FeatureClamp:
-    """Features to clamp and the value each one is clamped to."""
+class OnsetWindow:
+    """Positions predicting response tokens onset + start to onset + end (both included)."""
 
-    feature_ids: tuple[int, ...]
-    values: tuple[float, ...]
+    start: int = -4
+    end: int = 0
 
     def __post_init__(self) -> None:
-        if len(self.feature_ids) != len(self.values):
-            raise ValueError(
-                f"FeatureClamp has {len(self.feature_ids)} feature ids but {len(self.values)} values: "
-                "give one value per feature."
+        if self.start > self.end:
+            raise InterventionError(
+                f"OnsetWindow(start={self.start}, end={self.end}) is empty: start must be <= end."
             )
-        for value in self.values:
-            if not math.isfinite(value):
-                raise ValueError(f"Clamp value {value} is invalid: use a finite number.")
+
+
+Positions = PositionName | OnsetWindow
+
+
+def check_positions(positions: Positions) -> None:
+    if not isinstance(positions, OnsetWindow) and positions not in POSITION_NAMES:
+        raise InterventionError(
+            f"positions={positions!r} is invalid: use one of {', '.join(POSITION_NAMES)} "
+            "or an OnsetWindow."
+        )
+
+
+NO_ONSET = -(10**9)
+
+
+@dataclass
+class TokenLayout:
+    """Where the positions of the forward pass now running sit in their prompts and responses.
+
+    For row b and position p of the pass, the response index is first[b] + p; positions before
+    left_pad[b] or from left_pad[b] + length[b] on are padding. `rows` maps batch rows to
+    prompt numbers for `onsets`, the onset response index of each prompt (NO_ONSET for none).
+    """
+
+    first: Int[torch.Tensor, " batch"] | None = None
+    left_pad: Int[torch.Tensor, " batch"] | None = None
+    length: Int[torch.Tensor, " batch"] | None = None
+    rows: Int[torch.Tensor, " batch"] | None = None
+    onsets: Int[torch.Tensor, " prompts"] | None = None
+    has_bos: bool = True
+
+    @classmethod
+    def for_transcripts(
+        cls,
+        prompt_lengths: Sequence[int],
+        lengths: Sequence[int],
+        onsets: Sequence[int | None] | None = None,
+        has_bos: bool = True,
+    ) -> TokenLayout:
+        """Layout of right-padded transcripts (prompt tokens, then response tokens) in one pass."""
+        layout = cls(has_bos=has_bos)
+        layout.set_onsets(onsets)
+        layout.start_pass(
+            first=torch.tensor([1 - n for n in prompt_lengths]),
+            left_pad=torch.zeros(len(lengths), dtype=torch.long),
+            length=torch.tensor(list(lengths)),
+            rows=torch.arange(len(lengths)),
+        )
+        return layout
+
+    def set_onsets(self, onsets: Sequence[int | None] | None) -> None:
+        self.onsets = (
+            None
+            if onsets is None
+            else torch.tensor([NO_ONSET if t is None else t for t in onsets], dtype=torch.long)
+        )
+
+    def start_pass(
+        self,
+        first: torch.Tensor,
+        left_pad: torch.Tensor,
+        length: torch.Tensor | None,
+        rows: torch.Tensor,
+    ) -> None:
+        self.first, self.left_pad, self.length, self.rows = first, left_pad, length, rows
+
+    def mask(
+        self, positions: Positions, batch: int, width: int, device: torch.device
+    ) -> Bool[torch.Tensor, "batch pos"]:
+        """Positions of a [batch, width] pass that `positions` selects."""
+        if positions == "all":
+            return torch.ones((batch, width), dtype=torch.bool, device=device)
+        if self.first is None or self.left_pad is None or self.rows is None:
+            raise InterventionError(
+                f"positions={positions!r} needs to know where each prompt ends: generate with "
+                "`generate(..., interventions=...)`, or pass `TokenLayout.for_transcripts(...)` "
+                "to `intervene`."
+            )
+        if self.first.shape[0] != batch:
+            raise InterventionError(
+                f"The token layout describes {self.first.shape[0]} rows but the forward pass has "
+                f"{batch}: build the layout for the batch you run."
+            )
+        place = torch.arange(width, device=device)[None, :]
+        index = self.first.to(device)[:, None] + place
+        real = place >= self.left_pad.to(device)[:, None]
+        if self.length is not None:
+            real &= place < (self.left_pad + self.length).to(device)[:, None]
+        if self.has_bos:
+            # A pass that starts in the prompt starts at BOS: the row's first real position.
+            starts_prompt = (self.first <= 0).to(device)[:, None]
+            real &= ~(starts_prompt & (place == self.left_pad.to(device)[:, None]))
+        return real & self.select(positions, index, device)
+
+    def select(self, positions: Positions, index: torch.Tensor, device: torch.device):
+        if positions == "prompt":
+            return index <= 0
+        if positions == "generated":
+            return index >= 1
+        if positions == "response":
+            return index >= 0
+        if positions == "last_prompt":
+            return index == 0
+        assert isinstance(positions, OnsetWindow)
+        if self.onsets is None or self.rows is None:
+            raise InterventionError(
+                "An OnsetWindow needs the onset of each prompt: pass `onsets=` to `generate`, "
+                "or to `TokenLayout.for_transcripts`."
+            )
+        onset = self.onsets.to(device)[self.rows.to(device)][:, None]
+        return (
+            (onset != NO_ONSET)
+            & (index >= onset + positions.start)
+            & (index <= onset + positions.end)
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intervention:
+    """An edit of the activations at `hook_names`, at the positions `positions` selects."""
+
+    positions: Positions = "all"
+
+    @property
+    def hook_names(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def check(self, loaded: LoadedModel) -> None:
+        """Raise InterventionError if this intervention cannot run on `loaded`."""
+        check_positions(self.positions)
+        for name in self.hook_names:
+            if name not in loaded.model.hook_dict:
+                raise InterventionError(
+                    f"Hook {name!r} does not exist in {loaded.name}; use a hook name such as "
+                    "blocks.0.hook_resid_pre."
+                )
+
+    def edit(
+        self, activation: Float[torch.Tensor, "batch pos d_in"], hook_name: str
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """A JSON-ready record of this intervention, for run manifests."""
+        positions = self.positions
+        return {
+            "kind": type(self).__name__,
+            "hook_names": list(self.hook_names),
+            "positions": positions
+            if isinstance(positions, str)
+            else {"onset_window": [positions.start, positions.end]},
+        }
+
+
+def check_values(name: str, values: Sequence[float]) -> None:
+    for value in values:
+        if not math.isfinite(value):
+            raise InterventionError(f"{name} value {value} is invalid: use a finite number.")
 
 
 def check_feature_ids(feature_ids: Sequence[int], d_sae: int) -> None:
     for feature in feature_ids:
         if not 0 <= feature < d_sae:
-            raise ValueError(
+            raise InterventionError(
                 f"Feature id {feature} is out of range: this SAE has features 0 to {d_sae - 1}."
             )
 
 
-ClampPositions = Literal["all", "response", "last_prompt"]
-CLAMP_POSITIONS = ("all", "response", "last_prompt")
+@dataclass(frozen=True, kw_only=True)
+class SAEIntervention(Intervention):
+    loaded_sae: LoadedSAE
+    feature_ids: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        check_positions(self.positions)
+        check_feature_ids(self.feature_ids, self.sae.cfg.d_sae)
+
+    @property
+    def sae(self):
+        return self.loaded_sae.sae
+
+    @property
+    def hook_names(self) -> tuple[str, ...]:
+        return (self.loaded_sae.hook_name,)
+
+    def check(self, loaded: LoadedModel) -> None:
+        super().check(loaded)
+        check_sae_fits(self.loaded_sae, loaded)
+
+    def rows(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        return self.sae.W_dec[list(self.feature_ids)].to(device=device, dtype=dtype)
+
+    def describe(self) -> dict:
+        return {
+            **super().describe(),
+            "sae": str(self.loaded_sae.path),
+            "feature_ids": list(self.feature_ids),
+        }
 
 
-def clamp_hook(
-    loaded_sae: LoadedSAE, clamp: FeatureClamp, positions: ClampPositions = "all"
-) -> tuple[str, Callable]:
-    """Build a (hook_name, function) pair that clamps features at the chosen positions."""
-    if positions not in CLAMP_POSITIONS:
-        raise ValueError(
-            f"positions={positions!r} is invalid: use one of {', '.join(CLAMP_POSITIONS)}."
-        )
-    sae = loaded_sae.sae
-    check_feature_ids(clamp.feature_ids, sae.cfg.d_sae)
-    ids = torch.tensor(clamp.feature_ids, dtype=torch.long, device=sae.W_dec.device)
-    values = torch.tensor(clamp.values, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
+def decode_is_affine(sae) -> bool:
+    return getattr(sae.cfg, "normalize_activations", "none") in ("none", None) and not getattr(
+        sae.cfg, "rescale_acts_by_decoder_norm", False
+    )
 
-    def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
-        # NOTE: a prompt pass of a single token reads as a cached step. Chat-formatted prompts
-        # always have more, but a caller feeding one-token prompts gets "response" semantics.
-        is_prompt_pass = activation.shape[1] > 1
-        if positions == "last_prompt" and not is_prompt_pass:
-            return activation
-        if positions != "all" and is_prompt_pass:
-            clamped = activation.clone()
-            clamped[:, -1:] = clamp_all(activation[:, -1:])
-            return clamped
-        return clamp_all(activation)
 
-    def clamp_all(activation: torch.Tensor) -> torch.Tensor:
-        features = sae.encode(activation)
+@dataclass(frozen=True, kw_only=True)
+class ClampFeatures(SAEIntervention):
+    """Set SAE features to fixed values, keeping the SAE's error term."""
+
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.feature_ids) != len(self.values):
+            raise InterventionError(
+                f"ClampFeatures has {len(self.feature_ids)} feature ids but {len(self.values)} "
+                "values: give one value per feature."
+            )
+        check_values("Clamp", self.values)
+
+    def edit(self, activation: torch.Tensor, hook_name: str) -> torch.Tensor:
+        sae = self.sae
+        features = sae.encode(activation.to(sae.W_dec.dtype))
+        values = torch.tensor(self.values, dtype=features.dtype, device=features.device)
+        if decode_is_affine(sae):
+            change = (values - features[..., list(self.feature_ids)]) @ self.rows(
+                features.dtype, features.device
+            )
+            return activation + change.to(activation.dtype)
         error = activation - sae.decode(features)
-        features[..., ids] = values
-        return sae.decode(features) + error
+        features[..., list(self.feature_ids)] = values
+        return (sae.decode(features) + error).to(activation.dtype)
 
-    return loaded_sae.hook_name, apply
+    def describe(self) -> dict:
+        return {**super().describe(), "values": list(self.values)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SteerFeatures(SAEIntervention):
+    """Add each feature's decoder row times its coefficient."""
+
+    coefficients: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.feature_ids) != len(self.coefficients):
+            raise InterventionError(
+                f"SteerFeatures has {len(self.feature_ids)} feature ids but "
+                f"{len(self.coefficients)} coefficients: give one coefficient per feature."
+            )
+        check_values("Steering coefficient", self.coefficients)
+
+    def edit(self, activation: torch.Tensor, hook_name: str) -> torch.Tensor:
+        coefficients = torch.tensor(
+            self.coefficients, dtype=activation.dtype, device=activation.device
+        )
+        return activation + coefficients @ self.rows(activation.dtype, activation.device)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "coefficients": list(self.coefficients)}
+
+
+def check_direction(direction: torch.Tensor) -> None:
+    if direction.ndim != 1 or not bool(torch.isfinite(direction).all()):
+        raise InterventionError(
+            f"The direction must be one finite vector of size d_model; got shape "
+            f"{tuple(direction.shape)} with finite={bool(torch.isfinite(direction).all())}."
+        )
+    if float(direction.norm()) == 0.0:
+        raise InterventionError("The direction is the zero vector: it has no orientation.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectionIntervention(Intervention):
+    direction: Float[torch.Tensor, " d_model"]
+
+    def check(self, loaded: LoadedModel) -> None:
+        super().check(loaded)
+        if self.direction.shape[0] != loaded.model.cfg.d_model:
+            raise InterventionError(
+                f"The direction has size {self.direction.shape[0]} but {loaded.name} has d_model "
+                f"{loaded.model.cfg.d_model}: compute it on this model."
+            )
+
+    def describe(self) -> dict:
+        return {**super().describe(), "direction_norm": float(self.direction.norm())}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddDirection(DirectionIntervention):
+    """Add `coefficient` times `direction` (not normalised) at one hook."""
+
+    hook_name: str
+    coefficient: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positions(self.positions)
+        check_direction(self.direction)
+        check_values("Direction coefficient", [self.coefficient])
+
+    @property
+    def hook_names(self) -> tuple[str, ...]:
+        return (self.hook_name,)
+
+    def edit(self, activation: torch.Tensor, hook_name: str) -> torch.Tensor:
+        return activation + self.coefficient * self.direction.to(activation)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "coefficient": self.coefficient}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblateDirection(DirectionIntervention):
+    """Project `direction` out of the activations at every hook in `hooks`."""
+
+    hooks: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        check_positions(self.positions)
+        check_direction(self.direction)
+        if not self.hooks:
+            raise InterventionError(
+                "AblateDirection needs hooks=, for example every block's hook_resid_pre."
+            )
+
+    @property
+    def hook_names(self) -> tuple[str, ...]:
+        return self.hooks
+
+    def edit(self, activation: torch.Tensor, hook_name: str) -> torch.Tensor:
+        unit = (self.direction / self.direction.norm()).to(activation)
+        return activation - (activation @ unit)[..., None] * unit
+
+
+def residual_hooks(loaded: LoadedModel) -> tuple[str, ...]:
+    """Every hook where the residual stream can be read or written: the input of each block,
+    between attention and MLP, and the output of the last block."""
+    n_layers = loaded.model.cfg.n_layers
+    hooks = [f"blocks.{layer}.hook_resid_pre" for layer in range(n_layers)]
+    hooks += [f"blocks.{layer}.hook_resid_mid" for layer in range(n_layers)]
+    hooks.append(f"blocks.{n_layers - 1}.hook_resid_post")
+    return tuple(h for h in hooks if h in loaded.model.hook_dict)
+
+
+def check_interventions(loaded: LoadedModel, interventions: Sequence[Intervention]) -> None:
+    for intervention in interventions:
+        intervention.check(loaded)
+
+
+def intervention_hooks(
+    interventions: Sequence[Intervention], layout: TokenLayout
+) -> list[ForwardHook]:
+    """One forward hook per (intervention, hook name), applying the edit where `layout` says."""
+    hooks = []
+    for intervention in interventions:
+        for name in intervention.hook_names:
+            hooks.append((name, edit_hook(intervention, layout)))
+    return hooks
+
+
+def edit_hook(intervention: Intervention, layout: TokenLayout) -> Callable:
+    def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:
+        where = layout.mask(
+            intervention.positions, activation.shape[0], activation.shape[1], activation.device
+        )
+        if not bool(where.any()):
+            return activation
+        if bool(where.all()):
+            return intervention.edit(activation, hook.name)
+        edited = intervention.edit(activation, hook.name)
+        return torch.where(where[..., None], edited, activation)
+
+    return apply
+
+
+@contextmanager
+def intervene(
+    loaded: LoadedModel,
+    interventions: Sequence[Intervention],
+    layout: TokenLayout | None = None,
+    extra_hooks: Sequence[ForwardHook] = (),
+) -> Iterator[TokenLayout]:
+    """Apply `interventions` (and `extra_hooks`) to every forward pass inside the block.
+
+    Yields the TokenLayout the hooks read; `generate` updates it before each pass. Hooks are
+    removed on exit, also after an exception.
+    """
+    check_interventions(loaded, interventions)
+    layout = layout or TokenLayout()
+    hooks: list = [*intervention_hooks(interventions, layout), *extra_hooks]
+    with loaded.model.hooks(fwd_hooks=hooks):
+        yield layout
 
 
 def splice_hook(
     sae, hook_name: str, keep: torch.Tensor | None = None, leave_alone: torch.Tensor | None = None
-) -> tuple[str, Callable]:
+) -> ForwardHook:
     """Build a hook that replaces activations by the SAE's reconstruction decode(encode(x)).
 
     With `keep` (a [batch, pos] bool mask matching the hooked forward pass), only those
@@ -117,7 +489,7 @@ def splice_hook(
     return hook_name, apply
 
 
-def zero_ablation_hook(hook_name: str, keep: torch.Tensor) -> tuple[str, Callable]:
+def zero_ablation_hook(hook_name: str, keep: torch.Tensor) -> ForwardHook:
     """Build a hook that sets the activations at the `keep` positions ([batch, pos]) to zero."""
 
     def apply(activation: Float[torch.Tensor, "batch pos d_in"], hook) -> torch.Tensor:

@@ -1,0 +1,145 @@
+"""The refusal direction: the difference of means between harmful and benign prompts.
+
+Following Arditi et al. (2024), with mean activations at one hook and one prompt position,
+
+    r = mean_{harmful} x  -  mean_{benign} x
+
+Ablating it projects r_hat out of the residual stream at every layer (`AblateDirection` at all
+`residual_hooks`); adding it adds c r at the hook it was read from (`AddDirection`).
+
+To compare it with SAE features on the same footing, r is decomposed onto the decoder rows:
+the cosine similarity of r with each row, and a greedy matching-pursuit fit
+r ~ sum_{j <= k} a_j W_dec[i_j] whose explained share 1 - |residual|^2 / |r|^2 says how much of
+the direction k features carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+
+from safety_features.models.generation import encode_prompts, left_pad
+from safety_features.models.loading import LoadedModel
+from safety_features.saes.activations import check_hook_name, layer_of_hook
+from safety_features.steering.interventions import AblateDirection, AddDirection, residual_hooks
+
+
+@dataclass(frozen=True)
+class RefusalDirection:
+    direction: Float[torch.Tensor, " d_model"]
+    hook_name: str
+    position: int
+    """Prompt position the means are read at, counted from the end (-1: the last)."""
+    n_harmful: int
+    n_benign: int
+
+    def ablation(self, loaded: LoadedModel, positions="all") -> AblateDirection:
+        return AblateDirection(
+            direction=self.direction, hooks=residual_hooks(loaded), positions=positions
+        )
+
+    def addition(self, coefficient: float, positions="all") -> AddDirection:
+        return AddDirection(
+            direction=self.direction,
+            hook_name=self.hook_name,
+            coefficient=coefficient,
+            positions=positions,
+        )
+
+
+@torch.no_grad()
+def prompt_activations(
+    loaded: LoadedModel, hook_name: str, prompts: Sequence[str], position: int, batch_size: int = 32
+) -> Float[torch.Tensor, "prompts d_model"]:
+    """Activation at `hook_name` at prompt position `position` (from the end) of each prompt."""
+    layer = layer_of_hook(hook_name)
+    stop_at = None if layer is None else layer + 1
+    encoded = encode_prompts(loaded, prompts)
+    for ids in encoded:
+        if -position > len(ids):
+            raise ValueError(
+                f"position={position} is outside a prompt of {len(ids)} tokens: use a "
+                "position closer to the end, such as -1."
+            )
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    rows = []
+    for start in range(0, len(encoded), batch_size):
+        # Left padding puts every prompt's end at the same place, so position counts alike.
+        tokens, mask = left_pad(encoded[start : start + batch_size], pad_id)
+        device = loaded.model.cfg.device
+        _, cache = loaded.model.run_with_cache(
+            tokens.to(device),
+            attention_mask=mask.to(device),
+            names_filter=hook_name,
+            stop_at_layer=stop_at,
+        )
+        rows.append(cache[hook_name][:, position].float().cpu())
+    return torch.cat(rows)
+
+
+def refusal_direction(
+    loaded: LoadedModel,
+    hook_name: str,
+    harmful: Sequence[str],
+    benign: Sequence[str],
+    position: int = -1,
+) -> RefusalDirection:
+    """Difference of mean activations between harmful and benign prompts (see module docstring)."""
+    check_hook_name(loaded, hook_name)
+    if not harmful or not benign:
+        raise ValueError(
+            f"The refusal direction needs harmful and benign prompts; got {len(harmful)} and "
+            f"{len(benign)}."
+        )
+    if position >= 0:
+        raise ValueError(f"position={position} is invalid: count from the end (-1 is the last).")
+    difference = prompt_activations(loaded, hook_name, harmful, position).mean(
+        dim=0
+    ) - prompt_activations(loaded, hook_name, benign, position).mean(dim=0)
+    return RefusalDirection(difference, hook_name, position, len(harmful), len(benign))
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    cosine_top: list[dict]
+    """Features whose decoder rows are most aligned with r: feature and cosine."""
+    pursuit: list[dict]
+    """Matching-pursuit atoms in the order chosen: feature and coefficient."""
+    explained_share: list[float]
+    """1 - |residual|^2 / |r|^2 after each atom."""
+
+    def to_dict(self) -> dict:
+        return {
+            "cosine_top": self.cosine_top,
+            "matching_pursuit": self.pursuit,
+            "explained_share": self.explained_share,
+        }
+
+
+def decompose(
+    direction: Float[torch.Tensor, " d_model"],
+    W_dec: Float[torch.Tensor, "d_sae d_model"],
+    k: int = 10,
+) -> Decomposition:
+    """Cosines of r with every decoder row, and a k-atom matching pursuit of r onto them."""
+    rows = W_dec.detach().float().cpu()
+    units = rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    target = direction.detach().float().cpu()
+    cosines = units @ (target / target.norm())
+    order = torch.argsort(cosines, descending=True)[:k]
+    cosine_top = [{"feature": int(i), "cosine": float(cosines[i])} for i in order]
+
+    residual = target.clone()
+    total = float(target.norm() ** 2)
+    pursuit, explained = [], []
+    for _ in range(k):
+        projections = units @ residual
+        best = int(projections.abs().argmax())
+        coefficient = float(projections[best])
+        residual = residual - coefficient * units[best]
+        pursuit.append({"feature": best, "coefficient": coefficient / float(rows[best].norm())})
+        explained.append(1 - float(residual.norm() ** 2) / total)
+    return Decomposition(cosine_top, pursuit, explained)

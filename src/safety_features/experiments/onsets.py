@@ -1,0 +1,372 @@
+"""Onset experiments: attribute safety onsets to SAE features, then clamp them, with controls.
+
+1. baseline: generate on every prompt (per seed) and detect the safety phase;
+2. attribution: attribute each onset to the SAE's features (gradients), rank them with
+   bootstrap intervals, and compare with the activation-difference and random baselines;
+3. suppression: clamp the top k features to 0 on harmful prompts; the same for the top k of
+   the activation-difference ranking and for random sets of k live features;
+4. triggering: clamp them to multiples of their maximum baseline activation on benign prompts,
+   over a range of multiples (the dose-response curve, with a logistic fit), with random sets;
+5. side effects of suppression: CE loss and KL on benign transcripts, and the safety-phase rate
+   on benign prompts;
+6. the refusal direction on the same prompts: ablation on harmful prompts, addition on benign
+   prompts over a range of coefficients, side effects, and its decomposition onto the decoder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from safety_features.attribution.gradients import attribute_onsets
+from safety_features.attribution.onset_contrast import (
+    FeatureRanking,
+    NoOnsetsError,
+    onset_and_control_positions,
+    rank_onset_features,
+)
+from safety_features.attribution.ranking import (
+    OnsetRanking,
+    compare_with_baselines,
+    onset_examples,
+    rank_attributions,
+)
+from safety_features.attribution.refusal_direction import decompose, refusal_direction
+from safety_features.experiments.conditions import (
+    ExperimentContext,
+    baseline_summary,
+    run_condition,
+    side_effects,
+)
+from safety_features.experiments.config import AttributionConfig, SteeringConfig
+from safety_features.experiments.statistics import fit_logistic
+from safety_features.organism.corpus import Prompt
+from safety_features.saes.activations import skipped_token_ids, transcript_activations
+from safety_features.steering.interventions import ClampFeatures, OnsetWindow, Positions
+
+logger = logging.getLogger(__name__)
+
+CONTROL_GROUPS = ("benign", "alarming_benign")
+
+
+class ExperimentInputError(ValueError):
+    """An experiment input that cannot work: missing prompt groups, too few live features."""
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    ranking: OnsetRanking
+    contrast: FeatureRanking
+    """The activation-difference baseline."""
+    comparison: dict
+    maxima: torch.Tensor
+    """Maximum activation of every feature over the baseline transcripts."""
+
+    def selected(self, config: AttributionConfig, k: int) -> list[int]:
+        if config.select_by == "activation_difference":
+            return list(self.contrast.feature_ids[:k])
+        return self.ranking.top_ids(k)
+
+    def to_dict(self, k: int) -> dict:
+        return {
+            "ranking": self.ranking.to_dict(),
+            "order": self.ranking.top_ids(len(self.ranking.top)),
+            "activation_difference": {
+                "n_onset": self.contrast.n_onset,
+                "n_control": self.contrast.n_control,
+                "top": self.contrast.top(k),
+                "order": list(self.contrast.feature_ids[: len(self.ranking.top)]),
+            },
+            "comparison": self.comparison,
+        }
+
+
+@torch.no_grad()
+def max_feature_activations(context: ExperimentContext) -> torch.Tensor:
+    """Maximum of each feature over the baseline transcripts, BOS and padding excluded."""
+    loaded, loaded_sae = context.loaded, context.loaded_sae
+    skipped = skipped_token_ids(loaded)
+    transcripts = [
+        (*r.generation.prompt_token_ids, *r.generation.response_token_ids)
+        for responses in context.baseline.values()
+        for r in responses
+    ]
+    keep = [[token not in skipped for token in ids] for ids in transcripts]
+    activations = transcript_activations(
+        loaded, loaded_sae.hook_name, transcripts, keep, progress=False
+    )
+    maxima = torch.zeros(loaded_sae.sae.cfg.d_sae)
+    for chunk in activations.split(4096):
+        features = loaded_sae.sae.encode(chunk.to(loaded_sae.sae.W_dec.device)).cpu()
+        maxima = torch.maximum(maxima, features.max(dim=0).values)
+    return maxima
+
+
+def attribution_stage(
+    context: ExperimentContext, config: AttributionConfig, k: int, seed: int
+) -> AttributionResult:
+    """Attribute every onset in the onset groups; rank; compare with both baselines."""
+    responses = [
+        r for run in context.baseline.values() for r in run if r.prompt.group in config.onset_groups
+    ]
+    examples = onset_examples(responses)
+    if not examples:
+        raise NoOnsetsError(
+            f"No safety onsets in the baseline responses of {', '.join(config.onset_groups)} "
+            f"prompts ({len(responses)} responses): use a safety-tuned model, more prompts, or "
+            "other onset_groups."
+        )
+    attributions = attribute_onsets(
+        context.loaded,
+        context.loaded_sae,
+        examples,
+        method=config.method,  # type: ignore[arg-type]
+        steps=config.ig_steps,
+        target=config.target,  # type: ignore[arg-type]
+        n_tokens=config.n_target_tokens,
+        progress=context.progress,
+    )
+    ranking = rank_attributions(attributions, config.n_top, config.n_bootstrap, seed=seed)
+    everything = [r for run in context.baseline.values() for r in run]
+    onsets, controls = onset_and_control_positions(everything, config.onset_groups, CONTROL_GROUPS)
+    contrast = rank_onset_features(context.loaded, context.loaded_sae, onsets, controls)
+    maxima = max_feature_activations(context)
+    live = torch.nonzero(maxima > 0).flatten().tolist()
+    comparison = compare_with_baselines(ranking, contrast.feature_ids, live, k, seed=seed)
+    return AttributionResult(ranking, contrast, comparison, maxima)
+
+
+def random_feature_sets(
+    maxima: torch.Tensor, exclude: Sequence[int], size: int, count: int, seed: int
+) -> list[list[int]]:
+    """`count` sets of `size` features drawn from those that fire in the baseline, minus `exclude`."""
+    excluded = set(exclude)
+    pool = [i for i in torch.nonzero(maxima > 0).flatten().tolist() if i not in excluded]
+    if count and len(pool) < size:
+        raise ExperimentInputError(
+            f"Only {len(pool)} live features remain for random controls of size {size}: "
+            "lower n_features or n_random_controls."
+        )
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        sorted(pool[i] for i in torch.randperm(len(pool), generator=generator)[:size].tolist())
+        for _ in range(count)
+    ]
+
+
+class Conditions:
+    """Runs conditions and keeps their summaries and phase outcomes by name."""
+
+    def __init__(self, context: ExperimentContext) -> None:
+        self.context = context
+        self.summaries: dict[str, dict] = {}
+        self.outcomes: dict[str, np.ndarray] = {}
+        for group in ("harmful", "benign"):
+            summary, outcome = baseline_summary(context, group)
+            self.summaries[f"baseline_{group}"] = summary.to_dict()
+            self.outcomes[f"baseline_{group}"] = outcome
+
+    def run(self, name: str, group: str, interventions) -> float:
+        summary, outcome = run_condition(self.context, name, group, interventions)
+        self.summaries[name] = {
+            **summary.to_dict(),
+            "interventions": self.context.schedule[name],
+        }
+        self.outcomes[name] = outcome
+        return summary.transition_probability.mean
+
+    def rate(self, name: str) -> float:
+        return self.summaries[name]["transition_probability"]["mean"]
+
+    def dose_response(self, names: Sequence[str], strengths: Sequence[float]) -> dict:
+        fit = fit_logistic(strengths, [self.outcomes[n] for n in names])
+        return {
+            "strengths": list(strengths),
+            "conditions": list(names),
+            "transition_probability": [self.summaries[n]["transition_probability"] for n in names],
+            "fit": fit.to_dict(),
+        }
+
+
+def suppress_positions(settings: SteeringConfig) -> Positions:
+    if settings.suppress_positions == "onset_window":
+        return OnsetWindow(*settings.onset_window)
+    return settings.suppress_positions  # type: ignore[return-value]
+
+
+def steering_stage(
+    context: ExperimentContext,
+    features: Sequence[int],
+    contrast_features: Sequence[int],
+    maxima: torch.Tensor,
+    settings: SteeringConfig,
+    seed: int,
+) -> dict:
+    """Stages 3 to 6 of the module docstring; returns the metrics."""
+    sae = context.loaded_sae
+    where = suppress_positions(settings)
+
+    def suppress(ids: Sequence[int]) -> ClampFeatures:
+        return ClampFeatures(
+            loaded_sae=sae, feature_ids=tuple(ids), values=(0.0,) * len(ids), positions=where
+        )
+
+    def trigger(ids: Sequence[int], multiple: float) -> ClampFeatures:
+        return ClampFeatures(
+            loaded_sae=sae,
+            feature_ids=tuple(ids),
+            values=tuple(multiple * float(maxima[i]) for i in ids),
+            positions=settings.trigger_positions,  # type: ignore[arg-type]
+        )
+
+    conditions = Conditions(context)
+    conditions.run("suppress_features", "harmful", [suppress(features)])
+    conditions.run("suppress_activation_difference", "harmful", [suppress(contrast_features)])
+    random_sets = random_feature_sets(
+        maxima, features, len(features), settings.n_random_controls, seed
+    )
+    for i, ids in enumerate(random_sets):
+        conditions.run(f"suppress_random_{i}", "harmful", [suppress(ids)])
+
+    multiples = sorted({*settings.dose_multiples, settings.trigger_multiple})
+    for multiple in multiples:
+        conditions.run(f"trigger_features_x{multiple:g}", "benign", [trigger(features, multiple)])
+    for i, ids in enumerate(random_sets):
+        conditions.run(f"trigger_random_{i}", "benign", [trigger(ids, settings.trigger_multiple)])
+
+    conditions.run("suppress_features_on_benign", "benign", [suppress(features)])
+    benign = context.baseline_of("benign", context.seeds[0])[: settings.n_side_effect_texts]
+    suppression_side_effects = side_effects(context.loaded, benign, [suppress(features)])
+    metrics: dict[str, Any] = {
+        "features": list(features),
+        "activation_difference_features": list(contrast_features),
+        "random_feature_sets": random_sets,
+        "conditions": conditions.summaries,
+        "dose_response": {
+            "features": conditions.dose_response(
+                [f"trigger_features_x{m:g}" for m in multiples], multiples
+            )
+        },
+        "side_effects": {
+            "suppression": {
+                **suppression_side_effects.to_dict(),
+                "benign_transition_probability": conditions.rate("suppress_features_on_benign"),
+            }
+        },
+    }
+    trigger_name = f"trigger_features_x{settings.trigger_multiple:g}"
+    if settings.refusal_direction:
+        metrics["refusal_direction"] = refusal_stage(context, conditions, settings, features, seed)
+        metrics["dose_response"]["refusal_direction"] = metrics["refusal_direction"].pop(
+            "dose_response"
+        )
+    metrics["summary"] = headline(conditions, len(random_sets), trigger_name, metrics)
+    return metrics
+
+
+def direction_prompts(context: ExperimentContext, settings: SteeringConfig, seed: int):
+    """Harmful and benign prompts for the refusal direction: the organism's training split, or
+    the suite's own prompts when the suite is not the organism's."""
+    if all(p.split == "heldout" for p in context.prompts):
+        from safety_features.organism.corpus import sample_prompts
+
+        pool = sample_prompts(seed + 1, "train", settings.direction_prompts_per_group)
+        source = "organism training split"
+    else:
+        pool, source = context.prompts, "the prompt suite (in-sample)"
+    harmful = [p.text for p in pool if p.group == "harmful"]
+    benign = [p.text for p in pool if p.group == "benign"]
+    return harmful, benign, source
+
+
+def refusal_stage(
+    context: ExperimentContext,
+    conditions: Conditions,
+    settings: SteeringConfig,
+    features: Sequence[int],
+    seed: int,
+) -> dict:
+    harmful, benign, source = direction_prompts(context, settings, seed)
+    direction = refusal_direction(
+        context.loaded,
+        context.loaded_sae.hook_name,
+        harmful,
+        benign,
+        settings.direction_position,
+    )
+    ablation = direction.ablation(context.loaded)
+    conditions.run("ablate_refusal_direction", "harmful", [ablation])
+    names = []
+    for coefficient in settings.direction_coefficients:
+        name = f"add_refusal_direction_x{coefficient:g}"
+        names.append(name)
+        addition = direction.addition(coefficient, settings.trigger_positions)
+        conditions.run(name, "benign", [addition])
+    conditions.run("ablate_refusal_direction_on_benign", "benign", [ablation])
+    benign_texts = context.baseline_of("benign", context.seeds[0])[: settings.n_side_effect_texts]
+    effects = side_effects(context.loaded, benign_texts, [ablation])
+    decomposition = decompose(direction.direction, context.loaded_sae.sae.W_dec, len(features))
+    pursuit = {atom["feature"] for atom in decomposition.pursuit}
+    return {
+        "hook_name": direction.hook_name,
+        "position": direction.position,
+        "norm": float(direction.direction.norm()),
+        "computed_on": {"source": source, "harmful": len(harmful), "benign": len(benign)},
+        "decomposition": decomposition.to_dict(),
+        "overlap_with_features": len(pursuit & set(features)) / len(features),
+        "dose_response": conditions.dose_response(names, list(settings.direction_coefficients)),
+        "side_effects": {
+            **effects.to_dict(),
+            "benign_transition_probability": conditions.rate("ablate_refusal_direction_on_benign"),
+        },
+    }
+
+
+def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: dict) -> dict:
+    """The numbers the issue's targets are stated in, each with its goal and whether it is met."""
+    harmful, benign = conditions.rate("baseline_harmful"), conditions.rate("baseline_benign")
+    suppressed, triggered = conditions.rate("suppress_features"), conditions.rate(trigger_name)
+    shifts = [abs(conditions.rate(f"suppress_random_{i}") - harmful) for i in range(n_random)]
+    shifts += [abs(conditions.rate(f"trigger_random_{i}") - benign) for i in range(n_random)]
+    ce_increase = metrics["side_effects"]["suppression"]["ce_loss_increase"]
+    summary = {
+        "baseline_harmful": harmful,
+        "baseline_benign": benign,
+        "suppressed_harmful": suppressed,
+        "triggered_benign": triggered,
+        "random_max_shift_points": 100 * max(shifts) if shifts else None,
+        "suppression_ce_loss_increase": ce_increase,
+        "targets": {
+            "suppression": {"goal": "baseline >= 90% and suppressed <= 10%"},
+            "triggering": {"goal": "triggered >= 80%"},
+            "random_controls": {"goal": "every random set moves the rate by <= 5 points"},
+            "side_effects": {"goal": "benign CE loss rises by <= 0.05 nats"},
+        },
+    }
+    targets = summary["targets"]
+    targets["suppression"]["met"] = harmful >= 0.9 and suppressed <= 0.1
+    targets["triggering"]["met"] = triggered >= 0.8
+    targets["random_controls"]["met"] = bool(shifts) and max(shifts) <= 0.05
+    targets["side_effects"]["met"] = ce_increase <= 0.05
+    if "refusal_direction" in metrics:
+        summary["refusal_direction_ablated_harmful"] = conditions.rate("ablate_refusal_direction")
+        summary["refusal_direction_added_benign"] = {
+            name.removeprefix("add_refusal_direction_"): conditions.rate(name)
+            for name in conditions.summaries
+            if name.startswith("add_refusal_direction_")
+        }
+    return summary
+
+
+def prompt_groups_needed(prompts: Sequence[Prompt], groups: Sequence[str]) -> None:
+    for group in groups:
+        if not any(p.group == group for p in prompts):
+            raise ExperimentInputError(
+                f"The prompt suite has no {group!r} prompts; the experiments need harmful and "
+                "benign prompts. Add some, or use the organism's held-out prompts."
+            )

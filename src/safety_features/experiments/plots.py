@@ -1,0 +1,62 @@
+"""PNG plots of the onset experiments: dose-response curves and the attribution ranking."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from safety_features.plotting import pyplot, save_figure
+
+CURVE_LABELS = {
+    "features": ("top onset features, clamped on benign prompts", "clamp value / max activation"),
+    "refusal_direction": ("refusal direction, added on benign prompts", "coefficient"),
+}
+
+
+def plot_dose_response(path: str | Path, dose_response: dict) -> None:
+    """One panel per curve: transition probability with intervals, and the logistic fit."""
+    plt = pyplot()
+    names = [n for n in CURVE_LABELS if n in dose_response]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        curve = dose_response[name]
+        strengths = np.asarray(curve["strengths"], dtype=float)
+        estimates = curve["transition_probability"]
+        means = np.array([e["mean"] for e in estimates])
+        errors = np.array(
+            [[e["mean"] - e["low"] for e in estimates], [e["high"] - e["mean"] for e in estimates]]
+        )
+        axis.errorbar(strengths, means, yerr=errors, fmt="o", capsize=3, label="measured")
+        fit = curve["fit"]
+        if math.isfinite(fit["critical_strength"]) and math.isfinite(fit["width"]):
+            grid = np.linspace(strengths.min(), strengths.max(), 200)
+            fitted = 1 / (1 + np.exp(-(grid - fit["critical_strength"]) / fit["width"]))
+            label = f"logistic fit, s_c={fit['critical_strength']:.2f}, w={fit['width']:.2f}"
+            axis.plot(grid, fitted, label=label)
+        title, xlabel = CURVE_LABELS[name]
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("safety-phase rate")
+        axis.set_ylim(-0.05, 1.05)
+        axis.legend(fontsize=8, loc="upper left")
+    save_figure(figure, path)
+
+
+def plot_attribution(path: str | Path, ranking: dict, n: int = 20) -> None:
+    """Bar chart of the top features' mean attribution with intervals, and the error node."""
+    plt = pyplot()
+    rows = [*ranking["top"][:n], {**ranking["error_node"], "feature": "error"}]
+    labels = [str(r["feature"]) for r in rows]
+    means = np.array([r["mean"] for r in rows])
+    errors = np.array([means - [r["low"] for r in rows], [r["high"] for r in rows] - means])
+    figure, axis = plt.subplots(figsize=(10, 3.6))
+    colours = ["tab:blue"] * (len(rows) - 1) + ["tab:gray"]
+    axis.bar(range(len(rows)), means, yerr=errors, color=colours, capsize=2)
+    axis.set_xticks(range(len(rows)), labels, rotation=60, fontsize=8)
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_xlabel("feature")
+    axis.set_ylabel(f"mean attribution ({ranking['method']})")
+    axis.set_title(f"Onset attribution over {ranking['n_onsets']} onsets (95% intervals)")
+    save_figure(figure, path)

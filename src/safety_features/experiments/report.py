@@ -1,0 +1,109 @@
+"""Tables of the onset experiments, as terminal text, Markdown and HTML rows."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+
+def interval(estimate: dict, percent: bool = False) -> str:
+    mean, low, high = estimate["mean"], estimate["low"], estimate["high"]
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    if percent:
+        return f"{mean:.1%} [{low:.1%}, {high:.1%}]"
+    return f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+
+
+CONDITION_HEADER = ("condition", "prompts", "safety-phase rate", "onset delay", "phase duration")
+
+
+def condition_rows(metrics: dict) -> list[tuple[str, ...]]:
+    """One row per condition: rate, onset delay and phase duration with 95% intervals."""
+    rows: list[tuple[str, ...]] = []
+    for name, summary in metrics.get("conditions", {}).items():
+        rows.append(
+            (
+                name,
+                summary["group"],
+                interval(summary["transition_probability"], percent=True),
+                interval(summary["onset_delay"]),
+                interval(summary["phase_duration"]),
+            )
+        )
+    return rows
+
+
+def target_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    targets = metrics.get("summary", {}).get("targets", {})
+    return [(name, t["goal"], "met" if t["met"] else "not met") for name, t in targets.items()]
+
+
+def fit_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, curve in metrics.get("dose_response", {}).items():
+        fit = curve["fit"]
+        low, high = fit["critical_strength_ci"]
+        centre = fit["critical_strength"]
+        shown = "-" if not math.isfinite(centre) else f"{centre:.2f} [{low:.2f}, {high:.2f}]"
+        width = "-" if not math.isfinite(fit["width"]) else f"{fit['width']:.2f}"
+        rows.append((name, shown, width + (f" ({fit['note']})" if fit["note"] else "")))
+    return rows
+
+
+def text_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    everything = [header, *rows]
+    widths = [max(len(row[i]) for row in everything) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in everything
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_experiment(metrics: dict) -> str:
+    """The terminal summary of an `attribute` or `steer` run."""
+    shares = metrics["attribution"]["attribution_share"]
+    parts = [
+        f"Attribution share of the top {metrics['attribution']['k']} features: "
+        f"attribution {shares['attribution_top_k']:.2f}, activation difference "
+        f"{shares['activation_difference_top_k']:.2f}, random {shares['random_k_mean']:.2f}"
+    ]
+    if "conditions" in metrics:
+        parts.append(text_table(CONDITION_HEADER, condition_rows(metrics)))
+        parts.append(text_table(("dose-response", "critical strength", "width"), fit_rows(metrics)))
+        parts.append(text_table(("target", "goal", "result"), target_rows(metrics)))
+    return "\n\n".join(parts)
+
+
+def markdown_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *["| " + " | ".join(row) + " |" for row in rows],
+    ]
+
+
+def html_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def experiment_tables(
+    metrics: dict,
+) -> list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]]:
+    """(title, header, rows) of every table of a steer run, in report order."""
+    return [
+        (
+            "Conditions (95% intervals over prompts and seeds)",
+            CONDITION_HEADER,
+            condition_rows(metrics),
+        ),
+        ("Dose-response fits", ("curve", "critical strength", "width"), fit_rows(metrics)),
+        ("Targets", ("target", "goal", "result"), target_rows(metrics)),
+    ]

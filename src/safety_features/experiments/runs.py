@@ -1,0 +1,298 @@
+"""Run folders of `safety-features attribute` and `safety-features steer`.
+
+Every run folder holds the resolved config (`config.yaml`), a provenance manifest
+(`manifest.json`: model and SAE hashes, prompts, detector config, seeds, intervention schedule),
+`metrics.json`, `attribution.json`, plots, and every response (`responses.jsonl`). The folder
+is written under a temporary name and renamed when the run has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+import safety_features
+from safety_features.config import config_to_dict
+from safety_features.experiments.conditions import ExperimentContext
+from safety_features.experiments.config import ExperimentConfig, SteeringConfig
+from safety_features.experiments.onsets import (
+    AttributionResult,
+    ExperimentInputError,
+    attribution_stage,
+    prompt_groups_needed,
+    steering_stage,
+)
+from safety_features.experiments.plots import plot_attribution, plot_dose_response
+from safety_features.files import (
+    atomic_directory,
+    check_output_folder,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
+from safety_features.models.generation import check_prompt_lengths, encode_prompts
+from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
+from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
+from safety_features.phases.detect import PhaseDetector
+from safety_features.saes.loading import LoadedSAE, check_sae_fits, load_sae
+from safety_features.saes.tracking import start_tracking
+from safety_features.steering.interventions import check_feature_ids
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    out_dir: Path
+    metrics: dict
+
+
+class PromptSuiteError(ExperimentInputError):
+    """A prompt suite file that cannot be read."""
+
+
+def repository_path(path: str) -> Path:
+    """A path as given when it exists or is absolute, else inside the repository."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() or candidate.exists() else REPOSITORY_ROOT / path
+
+
+def read_prompt_suite(path: str | Path) -> list[Prompt]:
+    """Read {"prompt", "group", optional "category"} lines; groups as in the organism."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptSuiteError(f"Prompt suite {path} not found: pass an existing JSONL file.")
+    prompts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text, group = record["prompt"], record["group"]
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise PromptSuiteError(
+                f"{path}, line {number}: expected a JSON object with 'prompt' and 'group' "
+                f"({type(error).__name__}: {error})."
+            ) from error
+        if group not in GROUPS:
+            raise PromptSuiteError(
+                f"{path}, line {number}: group {group!r} is unknown; use one of {', '.join(GROUPS)}."
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise PromptSuiteError(f"{path}, line {number}: the prompt is empty.")
+        category = str(record.get("category", group))
+        prompts.append(Prompt(text, group, category, f"suite/{number}", "suite"))
+    return prompts
+
+
+def experiment_prompts(config: ExperimentConfig) -> list[Prompt]:
+    if config.prompts_file:
+        return read_prompt_suite(repository_path(config.prompts_file))
+    return sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
+
+
+def features_from_run(folder: str | Path, loaded_sae: LoadedSAE, k: int) -> list[int]:
+    """The top k features of an `attribute` run, after checking it used this SAE."""
+    folder = Path(folder)
+    try:
+        attribution = json.loads((folder / "attribution.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ExperimentInputError(
+            f"features_from={folder} is not a readable attribute run ({error}): run "
+            f"`safety-features attribute --out {folder}` first."
+        ) from error
+    expected = sae_weights_sha256(loaded_sae)
+    if manifest.get("sae", {}).get("weights_sha256") != expected:
+        raise ExperimentInputError(
+            f"The attribute run in {folder} used another SAE than {loaded_sae.path}: rerun "
+            "`safety-features attribute` with this SAE."
+        )
+    return [int(f) for f in attribution["selected_features"][:k]]
+
+
+def sae_weights_sha256(loaded_sae: LoadedSAE) -> str | None:
+    weights = Path(loaded_sae.path) / "sae_weights.safetensors"
+    return sha256_file(weights) if weights.is_file() else None
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(REPOSITORY_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() or None
+
+
+def manifest(context: ExperimentContext, config: dict, command: str) -> dict:
+    loaded, loaded_sae, detector = context.loaded, context.loaded_sae, context.detector
+    return {
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "safety_features_version": safety_features.__version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "model": {
+            "name": loaded.name,
+            "source": loaded.source,
+            "weights_sha256": loaded.weights_sha256,
+        },
+        "sae": {
+            "path": str(loaded_sae.path),
+            "weights_sha256": sae_weights_sha256(loaded_sae),
+            "hook_name": loaded_sae.hook_name,
+            "d_sae": loaded_sae.sae.cfg.d_sae,
+        },
+        "detector": {
+            "scorer": detector.scorer.name,
+            "concept_set": str(detector.concepts.path),
+            "concept_set_sha256": detector.concepts.content_hash(),
+            "settings": detector.settings.to_dict(),
+        },
+        "seeds": list(context.seeds),
+        "temperature": context.temperature,
+        "max_new_tokens": context.max_new_tokens,
+        "prompts": [
+            {"prompt": p.text, "group": p.group, "category": p.category} for p in context.prompts
+        ],
+        "intervention_schedule": context.schedule,
+        "config": config,
+    }
+
+
+def prepare(
+    config: ExperimentConfig, progress: bool
+) -> tuple[LoadedModel, LoadedSAE, PhaseDetector, list[Prompt]]:
+    """Load everything and check every input, before any generation starts."""
+    prompts = experiment_prompts(config)
+    prompt_groups_needed(prompts, ("harmful", "benign"))
+    loaded = load_model(config.model)
+    check_prompt_lengths(
+        loaded, encode_prompts(loaded, [p.text for p in prompts]), config.max_new_tokens
+    )
+    loaded_sae = load_sae(repository_path(config.sae_path))
+    check_sae_fits(loaded_sae, loaded)
+    check_feature_ids(config.steering.features, loaded_sae.sae.cfg.d_sae)
+    concepts = repository_path(config.concepts) if config.concepts else None
+    detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
+    return loaded, loaded_sae, detector, prompts
+
+
+def context_for(
+    loaded: LoadedModel,
+    loaded_sae: LoadedSAE,
+    detector: PhaseDetector,
+    prompts: Sequence[Prompt],
+    max_new_tokens: int,
+    batch_size: int,
+    steering: SteeringConfig,
+    progress: bool = True,
+) -> ExperimentContext:
+    return ExperimentContext(
+        loaded=loaded,
+        loaded_sae=loaded_sae,
+        detector=detector,
+        prompts=list(prompts),
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        temperature=steering.temperature,
+        seeds=tuple(steering.seeds),
+        n_bootstrap=steering.n_bootstrap,
+        progress=progress,
+    )
+
+
+def write_attribution(folder: Path, result: AttributionResult, selected: Sequence[int], k: int):
+    write_json_atomic(
+        folder / "attribution.json", {**result.to_dict(k), "selected_features": list(selected)}
+    )
+    plot_attribution(folder / "attribution.png", result.ranking.to_dict())
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    steer: bool,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> ExperimentResult:
+    """`attribute` (steer=False) or `steer` (steer=True): stages 1-2, or 1-6, of `onsets`."""
+    out_dir = check_output_folder(Path(out_dir), "metrics.json", overwrite)
+    start = time.perf_counter()
+    loaded, loaded_sae, detector, prompts = prepare(config, progress)
+    features = list(config.steering.features)
+    if steer and not features and config.features_from:
+        features = features_from_run(config.features_from, loaded_sae, config.steering.n_features)
+    context = context_for(
+        loaded,
+        loaded_sae,
+        detector,
+        prompts,
+        config.max_new_tokens,
+        config.batch_size,
+        config.steering,
+        progress,
+    )
+    command = "steer" if steer else "attribute"
+    with atomic_directory(out_dir) as folder:
+        resolved = config_to_dict(config)
+        write_text_atomic(folder / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        tracker = start_tracking(
+            config.wandb_mode, config.wandb_project, f"{command}-{out_dir.name}", resolved, folder
+        )
+        context.run_baseline()
+        k = config.steering.n_features
+        attribution = attribution_stage(context, config.attribution, k, config.seed)
+        selected = features or attribution.selected(config.attribution, k)
+        write_attribution(folder, attribution, selected, k)
+        metrics: dict = {"attribution": attribution.to_dict(k)["comparison"]}
+        if steer:
+            contrast = list(attribution.contrast.feature_ids[: len(selected)])
+            metrics.update(
+                steering_stage(
+                    context, selected, contrast, attribution.maxima, config.steering, config.seed
+                )
+            )
+            plot_dose_response(folder / "dose_response.png", metrics["dose_response"])
+        metrics["runtime_seconds"] = time.perf_counter() - start
+        write_json_atomic(folder / "metrics.json", metrics)
+        write_json_atomic(folder / "manifest.json", manifest(context, resolved, command))
+        records = [
+            {"condition": "baseline", "seed": seed, **r.to_record()}
+            for seed, responses in context.baseline.items()
+            for r in responses
+        ] + context.records
+        write_text_atomic(
+            folder / "responses.jsonl", "".join(json.dumps(r) + "\n" for r in records)
+        )
+        tracker.summarize(flatten(metrics.get("summary", metrics["attribution"])))
+        tracker.finish()
+    logger.info("%s run written to %s", command, out_dir)
+    return ExperimentResult(out_dir, metrics)
+
+
+def flatten(values: dict, prefix: str = "") -> dict:
+    """Nested numbers as flat "a/b/c" keys, for W&B summaries."""
+    flat: dict = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}/"))
+        elif isinstance(value, (int, float, bool)):
+            flat[name] = value
+    return flat
