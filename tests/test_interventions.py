@@ -185,7 +185,8 @@ def test_positions_select_by_response_index(
     assert torch.equal(prompt_pass, expected)
     assert len(steps) == 3
     for step in steps:
-        assert bool(step.all()) == steps_change and bool(step.any()) == steps_change
+        assert bool(step.all()) == steps_change
+        assert bool(step.any()) == steps_change
 
 
 def test_onset_window_positions(tiny_chat, tiny_sae):

@@ -139,14 +139,18 @@ def attribute_batch(
     nodes_at = nodes_at.repeat(n_copies, 1).to(model.cfg.device)
     scale = scales.repeat_interleave(len(examples)).to(model.cfg.device)[:, None, None]
     leaves: dict[str, torch.Tensor] = {}
+    nodes: dict[str, torch.Tensor] = {}
 
     def split_into_nodes(activation: torch.Tensor, hook) -> torch.Tensor:
         with torch.no_grad():
             features = sae.encode(activation)
             error = activation - sae.decode(features)
-        leaves["features"] = features.requires_grad_(True)
-        leaves["error"] = error.requires_grad_(True)
-        spliced = sae.decode(scale * leaves["features"]) + scale * leaves["error"]
+        # The leaves are the nodes on the path, a f and a e; the gradient is taken there and
+        # multiplied by the nodes' actual values f and e.
+        nodes["features"], nodes["error"] = features, error
+        leaves["features"] = (scale * features).requires_grad_(True)
+        leaves["error"] = (scale * error).requires_grad_(True)
+        spliced = sae.decode(leaves["features"]) + leaves["error"]
         return torch.where(nodes_at[..., None], spliced, activation)
 
     with torch.enable_grad(), model.hooks(fwd_hooks=[(loaded_sae.hook_name, split_into_nodes)]):
@@ -154,8 +158,8 @@ def attribute_batch(
         values = target_value(log_probs, tokens, examples, target, n_tokens)
         grads = torch.autograd.grad(values.sum(), [leaves["features"], leaves["error"]])
     keep = nodes_at[..., None].float()
-    feature_terms = (leaves["features"].detach() * grads[0] * keep).sum(dim=1)
-    error_terms = (leaves["error"].detach() * grads[1] * keep).sum(dim=(1, 2))
+    feature_terms = (nodes["features"] * grads[0] * keep).sum(dim=1)
+    error_terms = (nodes["error"] * grads[1] * keep).sum(dim=(1, 2))
     n = len(examples)
     n_path = n_copies - (1 if method == "integrated_gradients" else 0)
     features = feature_terms[: n * n_path].reshape(n_path, n, -1).mean(dim=0)

@@ -41,7 +41,7 @@ def finite_numbers(name: str, values: tuple) -> None:
 
 @dataclass(frozen=True)
 class AttributionConfig:
-    """How onsets are attributed to SAE features (see `attribution.gradients`)."""
+    """Settings of the onset attribution (see `attribution.gradients`)."""
 
     method: str = "attribution_patching"
     """"attribution_patching" (gradient times activation) or "integrated_gradients"."""
@@ -82,12 +82,12 @@ class SteeringConfig:
     features: tuple[int, ...] = ()
     """Feature ids to clamp instead of the ranking's top n_features."""
     suppress_positions: str = "all"
-    """Where suppression clamps act: all, prompt, generated, response, last_prompt, or
+    """Positions of the suppression clamps: all, prompt, generated, response, last_prompt, or
     onset_window (around each prompt's baseline onset)."""
     onset_window: tuple[int, int] = (-4, 0)
     """Response-token offsets from the onset, both included, for suppress_positions=onset_window."""
     trigger_positions: str = "last_prompt"
-    """Where triggering clamps and the refusal-direction addition act. Holding features high at
+    """Positions of the triggering clamps and of the refusal-direction addition. Holding features high at
     every generated position drives generation into repeating one token."""
     trigger_multiple: float = 1.0
     """Triggering clamps each feature to this multiple of its maximum activation in the baseline."""

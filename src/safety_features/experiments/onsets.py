@@ -3,7 +3,7 @@
 1. baseline: generate on every prompt (per seed) and detect the safety phase;
 2. attribution: attribute each onset to the SAE's features (gradients), rank them with
    bootstrap intervals, and compare with the activation-difference and random baselines;
-3. suppression: clamp the top k features to 0 on harmful prompts; the same for the top k of
+3. suppression: clamp the top k features to 0 on harmful prompts. Do the same for the top k of
    the activation-difference ranking and for random sets of k live features;
 4. triggering: clamp them to multiples of their maximum baseline activation on benign prompts,
    over a range of multiples (the dose-response curve, with a logistic fit), with random sets;
@@ -184,12 +184,19 @@ class Conditions:
         return self.summaries[name]["transition_probability"]["mean"]
 
     def dose_response(self, names: Sequence[str], strengths: Sequence[float]) -> dict:
-        fit = fit_logistic(strengths, [self.outcomes[n] for n in names])
+        """Rates at each strength, and a logistic fit up to the strength with the highest rate.
+
+        Beyond that peak, clamps strong enough to break generation lower the rate again, which
+        a logistic curve cannot follow, so those points are shown but not fitted.
+        """
+        rates = [self.rate(n) for n in names]
+        peak = int(np.argmax(rates)) + 1
+        fit = fit_logistic(strengths[:peak], [self.outcomes[n] for n in names[:peak]])
         return {
             "strengths": list(strengths),
             "conditions": list(names),
             "transition_probability": [self.summaries[n]["transition_probability"] for n in names],
-            "fit": fit.to_dict(),
+            "fit": {**fit.to_dict(), "fitted_strengths": list(strengths[:peak])},
         }
 
 
@@ -328,7 +335,7 @@ def refusal_stage(
 
 
 def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: dict) -> dict:
-    """The numbers the issue's targets are stated in, each with its goal and whether it is met."""
+    """Collect the headline rates, each target with its goal, and whether the run meets it."""
     harmful, benign = conditions.rate("baseline_harmful"), conditions.rate("baseline_benign")
     suppressed, triggered = conditions.rate("suppress_features"), conditions.rate(trigger_name)
     shifts = [abs(conditions.rate(f"suppress_random_{i}") - harmful) for i in range(n_random)]

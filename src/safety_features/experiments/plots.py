@@ -31,7 +31,8 @@ def plot_dose_response(path: str | Path, dose_response: dict) -> None:
         axis.errorbar(strengths, means, yerr=errors, fmt="o", capsize=3, label="measured")
         fit = curve["fit"]
         if math.isfinite(fit["critical_strength"]) and math.isfinite(fit["width"]):
-            grid = np.linspace(strengths.min(), strengths.max(), 200)
+            fitted_strengths = np.asarray(fit["fitted_strengths"], dtype=float)
+            grid = np.linspace(fitted_strengths.min(), fitted_strengths.max(), 200)
             fitted = 1 / (1 + np.exp(-(grid - fit["critical_strength"]) / fit["width"]))
             label = f"logistic fit, s_c={fit['critical_strength']:.2f}, w={fit['width']:.2f}"
             axis.plot(grid, fitted, label=label)

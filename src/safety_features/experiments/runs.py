@@ -50,6 +50,10 @@ from safety_features.steering.interventions import check_feature_ids
 logger = logging.getLogger(__name__)
 
 
+LOGGED_KEYS = ("attribution", "summary", "conditions", "side_effects", "dose_response")
+"""Parts of metrics.json logged to W&B, as flat "part/name/..." numbers."""
+
+
 @dataclass(frozen=True)
 class ExperimentResult:
     out_dir: Path
@@ -280,7 +284,9 @@ def run_experiment(
         write_text_atomic(
             folder / "responses.jsonl", "".join(json.dumps(r) + "\n" for r in records)
         )
-        tracker.summarize(flatten(metrics.get("summary", metrics["attribution"])))
+        logged = flatten({key: metrics[key] for key in LOGGED_KEYS if key in metrics})
+        tracker.log(logged, step=0)
+        tracker.summarize(logged)
         tracker.finish()
     logger.info("%s run written to %s", command, out_dir)
     return ExperimentResult(out_dir, metrics)

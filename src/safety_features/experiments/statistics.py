@@ -2,8 +2,8 @@
 
 Outcomes are arrays of shape [prompts, seeds], NaN where a value is undefined (the onset of a
 response without a safety phase). A bootstrap replicate draws prompts with replacement and,
-inside each drawn prompt, seeds with replacement, then takes the mean of the defined values;
-the interval is the replicates' percentile interval.
+inside each drawn prompt, seeds with replacement, then takes the mean of the defined values.
+The interval is the percentile interval of the replicates.
 
 The dose-response curve is the two-parameter logistic
 

@@ -2,15 +2,17 @@
 
 Four interventions, each acting at chosen positions of one hook (`AblateDirection` at several):
 
-    ClampFeatures     x' = x + sum_i (v_i - f_i(x)) W_dec[i]      (= decode(f') + error term)
+    ClampFeatures     x' = x + sum_i (v_i - f_i(x)) D_i        (= decode(f') + error term)
     SteerFeatures     x' = x + sum_i c_i W_dec[i]
     AddDirection      x' = x + c r
     AblateDirection   x' = x - (x . r_hat) r_hat
 
 where f = encode(x) are the SAE's feature activations, f' equals f except f'_i = v_i, and the
 error term x - decode(f) is kept, so a clamp moves x only along the clamped features' decoder
-rows. `ClampFeatures` uses the decode(f') + (x - decode(f)) form for SAEs whose decoder is not
-affine (activation normalisation).
+rows D_i = decode(e_i) - decode(0) (W_dec[i], or W_dec[i] / |W_dec[i]| for SAEs that rescale
+activations by decoder norm). When the SAE's decode is affine, `ClampFeatures` computes the first form with the rows
+decode(e_i) - decode(0), so its cost is one `encode`; otherwise it uses
+decode(f') + (x - decode(f)) (SAEs with activation normalisation).
 
 Positions are named by response index r: the position that predicts response token r. The last
 prompt position has r = 0, earlier prompt positions r < 0, and the generated token j sits at
@@ -40,6 +42,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -270,10 +273,21 @@ class SAEIntervention(Intervention):
         }
 
 
-def decode_is_affine(sae) -> bool:
-    return getattr(sae.cfg, "normalize_activations", "none") in ("none", None) and not getattr(
-        sae.cfg, "rescale_acts_by_decoder_norm", False
-    )
+def decoder_change_rows(sae, feature_ids: Sequence[int]) -> torch.Tensor | None:
+    """Rows D_j = decode(e_j) - decode(0) for the given features, or None when decode is not
+    affine (activation normalisation), checked on random feature vectors."""
+    with torch.no_grad():
+        d_sae = sae.cfg.d_sae
+        zero = sae.decode(torch.zeros(1, d_sae, dtype=sae.W_dec.dtype, device=sae.W_dec.device))
+        generator = torch.Generator().manual_seed(0)
+        a, b = torch.rand(2, 1, d_sae, generator=generator).to(sae.W_dec)
+        if not torch.allclose(
+            sae.decode(a + b) + zero, sae.decode(a) + sae.decode(b), rtol=1e-4, atol=1e-4
+        ):
+            return None
+        units = torch.zeros(len(feature_ids), d_sae, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
+        units[torch.arange(len(feature_ids)), list(feature_ids)] = 1.0
+        return sae.decode(units) - zero
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,14 +305,17 @@ class ClampFeatures(SAEIntervention):
             )
         check_values("Clamp", self.values)
 
+    @cached_property
+    def change_rows(self) -> torch.Tensor | None:
+        return decoder_change_rows(self.sae, self.feature_ids)
+
     def edit(self, activation: torch.Tensor, hook_name: str) -> torch.Tensor:
         sae = self.sae
         features = sae.encode(activation.to(sae.W_dec.dtype))
         values = torch.tensor(self.values, dtype=features.dtype, device=features.device)
-        if decode_is_affine(sae):
-            change = (values - features[..., list(self.feature_ids)]) @ self.rows(
-                features.dtype, features.device
-            )
+        rows = self.change_rows
+        if rows is not None:  # decode is affine: only the clamped features' rows move
+            change = (values - features[..., list(self.feature_ids)]) @ rows
             return activation + change.to(activation.dtype)
         error = activation - sae.decode(features)
         features[..., list(self.feature_ids)] = values
@@ -423,7 +440,7 @@ def check_interventions(loaded: LoadedModel, interventions: Sequence[Interventio
 def intervention_hooks(
     interventions: Sequence[Intervention], layout: TokenLayout
 ) -> list[ForwardHook]:
-    """One forward hook per (intervention, hook name), applying the edit where `layout` says."""
+    """Build one forward hook per (intervention, hook name), editing the positions `layout` selects."""
     hooks = []
     for intervention in interventions:
         for name in intervention.hook_names:
@@ -440,8 +457,9 @@ def edit_hook(intervention: Intervention, layout: TokenLayout) -> Callable:
             return activation
         if bool(where.all()):
             return intervention.edit(activation, hook.name)
-        edited = intervention.edit(activation, hook.name)
-        return torch.where(where[..., None], edited, activation)
+        edited = activation.clone()
+        edited[where] = intervention.edit(activation[where], hook.name)
+        return edited
 
     return apply
 

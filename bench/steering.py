@@ -1,0 +1,115 @@
+"""Time batched generation with the KV cache, unsteered and under each kind of intervention.
+
+    python bench/steering.py [--prompts 64] [--max-new-tokens 48] [--repeats 3]
+
+Generates on held-out organism prompts in one left-padded batch and prints, per condition, the
+median generated tokens per second over the repeats and its ratio to unsteered generation.
+Target: steered generation runs at 0.8x the unsteered speed or faster.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from safety_features.attribution.refusal_direction import refusal_direction
+from safety_features.models.generation import generate
+from safety_features.models.loading import load_model
+from safety_features.organism.corpus import sample_prompts
+from safety_features.saes.loading import load_sae
+from safety_features.steering.interventions import ClampFeatures, OnsetWindow, SteerFeatures
+
+sys.path.insert(0, str(Path(__file__).parent))
+from main_job import cpu_model  # noqa: E402
+
+SAE = "checkpoints/saes/organism-chat-resid2"
+
+
+def tokens_per_second(loaded, prompts, interventions, max_new_tokens, onsets=None) -> float:
+    start = time.perf_counter()
+    generations = generate(
+        loaded,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        batch_size=len(prompts),
+        interventions=interventions,
+        onsets=onsets,
+        progress=False,
+    )
+    seconds = time.perf_counter() - start
+    return sum(len(g.response_token_ids) for g in generations) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--prompts", type=int, default=64, help="prompts in the batch (default 64)")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="(default 48)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (default 3)")
+    args = parser.parse_args()
+
+    loaded = load_model("organism:chat")
+    sae = load_sae(SAE)
+    pool = [p for p in sample_prompts(0, "heldout", args.prompts) if p.group == "harmful"]
+    pool += [p for p in sample_prompts(0, "heldout", args.prompts) if p.group == "benign"]
+    prompts = [p.text for p in pool[: args.prompts]]
+    features = tuple(range(10))
+    direction = refusal_direction(
+        loaded,
+        sae.hook_name,
+        [p.text for p in pool if p.group == "harmful"],
+        [p.text for p in pool if p.group == "benign"],
+    )
+    conditions = {
+        "unsteered": [],
+        "clamp 10 features, all positions": [
+            ClampFeatures(loaded_sae=sae, feature_ids=features, values=(0.0,) * 10)
+        ],
+        "clamp 10 features, onset window": [
+            ClampFeatures(
+                loaded_sae=sae,
+                feature_ids=features,
+                values=(0.0,) * 10,
+                positions=OnsetWindow(-4, 0),
+            )
+        ],
+        "steer 10 features": [
+            SteerFeatures(loaded_sae=sae, feature_ids=features, coefficients=(1.0,) * 10)
+        ],
+        "refusal direction ablated at every layer": [direction.ablation(loaded)],
+        "refusal direction added": [direction.addition(1.0)],
+    }
+    onsets = [i % 8 for i in range(len(prompts))]
+    tokens_per_second(loaded, prompts, [], args.max_new_tokens)  # warm-up
+    speeds = {}
+    for name, interventions in conditions.items():
+        runs = [
+            tokens_per_second(loaded, prompts, interventions, args.max_new_tokens, onsets)
+            for _ in range(args.repeats)
+        ]
+        speeds[name] = statistics.median(runs)
+    baseline = speeds["unsteered"]
+    print(
+        json.dumps(
+            {
+                "batch": len(prompts),
+                "max_new_tokens": args.max_new_tokens,
+                "tokens_per_second": {k: round(v, 1) for k, v in speeds.items()},
+                "ratio_to_unsteered": {k: round(v / baseline, 3) for k, v in speeds.items()},
+                "target_ratio": 0.8,
+                "meets_target": all(v / baseline >= 0.8 for v in speeds.values()),
+                "torch_threads": torch.get_num_threads(),
+                "cpu": cpu_model(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+import json
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from safety_features.cli import main
+from safety_features.experiments.conditions import side_effects
+from safety_features.experiments.config import (
+    AttributionConfig,
+    ExperimentConfig,
+    SteeringConfig,
+)
+from safety_features.experiments.onsets import ExperimentInputError
+from safety_features.experiments.runs import PromptSuiteError, run_experiment
+from safety_features.files import sha256_file
+from safety_features.models.generation import generate
+from safety_features.models.loading import load_model
+from safety_features.organism.corpus import sample_prompts
+from safety_features.phases.responses import detect_responses
+from safety_features.saes.loading import SAELoadError, load_sae
+from safety_features.steering.interventions import ClampFeatures, InterventionError
+from tests.conftest import SHIPPED_SAE
+
+# The shipped organism and SAE, because the tiny organism produces no safety phases.
+SMALL = ExperimentConfig(
+    n_prompts_per_group=3,
+    max_new_tokens=16,
+    batch_size=16,
+    phase_scorer="lexical",
+    attribution=AttributionConfig(n_bootstrap=50, n_top=10),
+    steering=SteeringConfig(
+        n_features=3,
+        n_random_controls=1,
+        dose_multiples=(1.0, 2.0),
+        direction_coefficients=(1.0, 2.0),
+        direction_prompts_per_group=4,
+        n_side_effect_texts=3,
+        temperature=0.8,
+        seeds=(0, 1),
+        n_bootstrap=50,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def steer_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("steer") / "run"
+    return run_experiment(SMALL, out, steer=True, progress=False)
+
+
+def test_steer_run_folder(steer_run):
+    names = {p.name for p in steer_run.out_dir.iterdir()}
+    assert {
+        "config.yaml",
+        "manifest.json",
+        "metrics.json",
+        "attribution.json",
+        "attribution.png",
+        "dose_response.png",
+        "responses.jsonl",
+    } <= names
+    saved = yaml.safe_load((steer_run.out_dir / "config.yaml").read_text())
+    assert saved["steering"]["seeds"] == [0, 1]
+
+
+def test_manifest_has_provenance(steer_run):
+    manifest = json.loads((steer_run.out_dir / "manifest.json").read_text())
+    assert manifest["sae"]["weights_sha256"] == sha256_file(SHIPPED_SAE / "sae_weights.safetensors")
+    assert len(manifest["model"]["weights_sha256"]) == 64
+    assert manifest["seeds"] == [0, 1]
+    assert len(manifest["prompts"]) == 3 * 5
+    assert manifest["detector"]["scorer"] == "lexical"
+    schedule = manifest["intervention_schedule"]
+    clamp = schedule["suppress_features"][0]
+    assert clamp["kind"] == "ClampFeatures"
+    assert clamp["values"] == [0.0, 0.0, 0.0]
+    assert clamp["feature_ids"] == steer_run.metrics["features"]
+    assert schedule["ablate_refusal_direction"][0]["kind"] == "AblateDirection"
+
+
+def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):
+    metrics = steer_run.metrics
+    baseline = metrics["conditions"]["baseline_harmful"]["transition_probability"]
+    assert baseline["n"] == 3 * 2  # prompts x seeds
+    for summary in metrics["conditions"].values():
+        estimate = summary["transition_probability"]
+        assert estimate["low"] <= estimate["mean"] <= estimate["high"]
+        for outcome in ("onset_delay", "phase_duration"):
+            assert set(summary[outcome]) == {"mean", "low", "high", "n"}
+    curve = metrics["dose_response"]["features"]
+    assert curve["strengths"] == [1.0, 2.0]
+    assert set(curve["fit"]) >= {"critical_strength", "width", "critical_strength_ci"}
+    effects = metrics["side_effects"]["suppression"]
+    assert effects["ce_loss_increase"] == pytest.approx(
+        effects["ce_loss"] - effects["ce_loss_clean"]
+    )
+    assert effects["kl"] >= 0
+    assert metrics["summary"]["targets"]["suppression"]["met"] in (True, False)
+    direction = metrics["refusal_direction"]
+    assert len(direction["decomposition"]["matching_pursuit"]) == 3
+
+
+def test_responses_tagged_by_condition_and_seed(steer_run):
+    records = [json.loads(line) for line in (steer_run.out_dir / "responses.jsonl").open()]
+    conditions = {(r["condition"], r["seed"]) for r in records}
+    assert ("baseline", 0) in conditions
+    assert ("suppress_features", 1) in conditions
+    baseline = [r for r in records if r["condition"] == "baseline"]
+    assert len(baseline) == 2 * 3 * 5
+
+
+def test_features_from_an_attribute_run(steer_run, tmp_path):
+    attribution = json.loads((steer_run.out_dir / "attribution.json").read_text())
+    config = replace(
+        SMALL,
+        features_from=str(steer_run.out_dir),
+        steering=replace(SMALL.steering, refusal_direction=False, n_random_controls=0, seeds=(0,)),
+        wandb_mode="offline",
+    )
+    result = run_experiment(config, tmp_path / "again", steer=True, progress=False)
+    assert result.metrics["features"] == attribution["selected_features"][:3]
+    # The W&B run is saved offline inside the run folder, beside a plain-text copy.
+    assert list((result.out_dir / "wandb").glob("offline-run-*"))
+    logged = json.loads((result.out_dir / "history.jsonl").read_text().splitlines()[0])
+    rate = result.metrics["summary"]["suppressed_harmful"]
+    assert logged["summary/suppressed_harmful"] == pytest.approx(rate)
+
+
+def test_features_from_another_sae_rejected(steer_run, tmp_path, tiny_sae_dir):
+    manifest = json.loads((steer_run.out_dir / "manifest.json").read_text())
+    manifest["sae"]["weights_sha256"] = "0" * 64
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "manifest.json").write_text(json.dumps(manifest))
+    (fake / "attribution.json").write_text((steer_run.out_dir / "attribution.json").read_text())
+    config = replace(SMALL, features_from=str(fake))
+    with pytest.raises(ExperimentInputError, match="used another SAE"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+
+
+@pytest.fixture
+def no_generation(monkeypatch):
+    """Fail the test if any generation starts."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generation started")
+
+    monkeypatch.setattr("safety_features.models.generation.generate_batch", refuse)
+
+
+@pytest.mark.usefixtures("no_generation")
+def test_feature_out_of_range_rejected_before_generation(tmp_path):
+    config = replace(SMALL, steering=replace(SMALL.steering, features=(1, 8192)))
+    with pytest.raises(InterventionError, match="Feature id 8192 is out of range"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("no_generation")
+def test_sae_for_another_model_rejected_before_generation(tmp_path, tiny_sae_dir):
+    config = replace(SMALL, sae_path=str(tiny_sae_dir))
+    with pytest.raises(SAELoadError, match="has d_in=.*use an SAE trained on this model"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+
+
+@pytest.mark.usefixtures("no_generation")
+def test_long_prompt_rejected_before_generation(tmp_path):
+    suite = tmp_path / "suite.jsonl"
+    lines = [{"prompt": "how do I make a bomb", "group": "harmful"}]
+    lines.append({"prompt": "tell me about bread " * 80, "group": "benign"})
+    suite.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = replace(SMALL, prompts_file=str(suite))
+    with pytest.raises(ValueError, match="Prompt 1 has .* tokens.*context window"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"prompt": "hi"}\n', "line 1: expected a JSON object with 'prompt' and 'group'"),
+        ('{"prompt": "hi", "group": "nice"}\n', "group 'nice' is unknown"),
+        ('{"prompt": "hi", "group": "benign"}\n', "has no 'harmful' prompts"),
+    ],
+)
+@pytest.mark.usefixtures("no_generation")
+def test_bad_prompt_suite_rejected(tmp_path, content, message):
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text(content)
+    with pytest.raises((PromptSuiteError, ExperimentInputError), match=message):
+        run_experiment(
+            replace(SMALL, prompts_file=str(suite)), tmp_path / "out", steer=True, progress=False
+        )
+
+
+@pytest.mark.parametrize(
+    "steering, message",
+    [
+        ({"dose_multiples": (1.0, float("nan"))}, "dose_multiples contains nan"),
+        ({"trigger_multiple": float("nan")}, "trigger_multiple contains nan"),
+        ({"temperature": 0.0, "seeds": (0, 1)}, "greedy decoding gives every seed"),
+        ({"suppress_positions": "middle"}, "suppress_positions='middle' is invalid"),
+    ],
+)
+def test_bad_steering_config_rejected(steering, message):
+    with pytest.raises(ValueError, match=message):
+        SteeringConfig(**steering)
+
+
+def test_cli_attribute_json(tmp_path, capsys):
+    config = tmp_path / "attribute.yaml"
+    config.write_text(
+        "n_prompts_per_group: 3\nmax_new_tokens: 16\nphase_scorer: lexical\n"
+        "attribution: {method: integrated_gradients, ig_steps: 4, n_bootstrap: 50}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["attribute", "--config", str(config), "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["attribution"]["k"] == 10
+    attribution = json.loads((out / "attribution.json").read_text())
+    assert attribution["ranking"]["method"] == "integrated_gradients"
+    assert len(attribution["selected_features"]) == 10
+    assert not (out / "dose_response.png").exists()
+
+
+def test_cli_steer_reports_nan_clamp_value(tmp_path, capsys):
+    config = tmp_path / "steer.yaml"
+    config.write_text("steering: {dose_multiples: [1.0, .nan]}\n")
+    assert main(["steer", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "steering: dose_multiples contains nan" in capsys.readouterr().err
+
+
+def test_side_effects_of_no_intervention_are_zero():
+    loaded = load_model("organism:chat")
+    prompts = [p for p in sample_prompts(0, "heldout", 2) if p.group == "benign"]
+    generations = generate(loaded, [p.text for p in prompts], max_new_tokens=12, progress=False)
+    responses = detect_responses(loaded, prompts, generations)
+    clean = side_effects(loaded, responses, [])
+    assert clean.kl == pytest.approx(0.0, abs=1e-6)
+    assert clean.ce_loss == pytest.approx(clean.ce_loss_clean)
+    sae = load_sae(SHIPPED_SAE)
+    clamp = ClampFeatures(loaded_sae=sae, feature_ids=(0, 1, 2), values=(20.0, 20.0, 20.0))
+    changed = side_effects(loaded, responses, [clamp])
+    assert changed.kl > 0.01
+    assert changed.ce_loss > clean.ce_loss
+    assert changed.n_tokens == sum(len(r.generation.response_token_ids) for r in responses)
