@@ -70,7 +70,13 @@ def test_metrics_fields(tiny_run):
     )
     assert metrics["sae_origin"] == "trained"
     assert metrics["runtime_seconds"] > 0
-    assert set(metrics["stage_seconds"]) == {"generate_and_detect", "sae", "attribute", "steer"}
+    assert set(metrics["stage_seconds"]) == {
+        "generate_and_detect",
+        "sae",
+        "occurrence",
+        "attribute",
+        "steer",
+    }
 
 
 def test_responses_records(tiny_run):
@@ -159,7 +165,8 @@ def test_cli_missing_model(tmp_path, capsys):
 def test_cli_model_without_onsets(tiny_organism_dir, tmp_path, capsys):
     config = tmp_path / "run.yaml"
     config.write_text(
-        f"model: {tiny_organism_dir / 'chat'}\nn_prompts_per_group: 2\nmax_new_tokens: 4\nsae_path: null\n"
+        f"model: {tiny_organism_dir / 'chat'}\nbase_model: null\nn_prompts_per_group: 2\n"
+        "max_new_tokens: 4\nsae_path: null\n"
         "sae_training:\n  hook_name: blocks.1.hook_resid_pre\n  d_sae: 32\n  k: 4\n  training_tokens: 512\n"
         "  batch_size: 64\n  tracking: {wandb_mode: disabled}\n"
         f"  data: {{n_prompts_per_group: 2, max_new_tokens: 4, cache_dir: {tmp_path / 'cache'}}}\n"
@@ -216,3 +223,22 @@ def test_sae_quality_in_report(tiny_run):
         in report
     )
     assert "<h2>SAE</h2>" in (result.out_dir / "report.html").read_text()
+
+
+def test_short_occurrence_report(tiny_run):
+    config, result = tiny_run
+    occurrence = result.out_dir / "occurrence"
+    for name in ("occurrence.json", "report.html", "rates.png", "prefill.png", "divergence.png"):
+        assert (occurrence / name).is_file(), name
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    assert set(metrics["occurrence"]["prefill"]["by_length"]) == {"0", "10", "20"}
+    assert metrics["occurrence"]["n_prompts"] == 5 * config.n_prompts_per_group
+    assert "## When the safety phase occurs" in (result.out_dir / "report.md").read_text()
+
+
+def test_cli_base_model_with_other_tokenizer(tiny_organism_dir, tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {tiny_organism_dir / 'chat'}\nsae_path: null\n")
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "have different tokenizers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

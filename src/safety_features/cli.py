@@ -17,6 +17,7 @@ DEFAULT_ORGANISM_CONFIG = "configs/organism.yaml"
 DEFAULT_PHASE_DATA = "tests/data/phases/eval.jsonl"
 DEFAULT_ATTRIBUTE_CONFIG = "configs/experiments/attribute.yaml"
 DEFAULT_STEER_CONFIG = "configs/experiments/steer.yaml"
+DEFAULT_OCCURRENCE_CONFIG = "configs/experiments/occurrence.yaml"
 
 
 def json_safe(value):
@@ -120,6 +121,22 @@ def command_experiment(args: argparse.Namespace) -> None:
         return
     print(format_experiment(result.metrics))
     print(f"\nRun folder: {result.out_dir}")
+
+
+def command_occurrence(args: argparse.Namespace) -> None:
+    from safety_features.experiments.occurrence.config import OccurrenceConfig
+    from safety_features.experiments.occurrence.run import run_occurrence
+
+    config = load_config(OccurrenceConfig, config_path(args.config))
+    result = run_occurrence(config, args.out, progress=not args.json, overwrite=args.overwrite)
+    if args.json:
+        print_json(result.metrics)
+        return
+    for category, entry in result.metrics["rates"].items():
+        greedy = entry["greedy"]["mean"]
+        sampled = entry.get("sampled", {}).get("mean", math.nan)
+        print(f"{category:<24} greedy {greedy:6.1%}   sampled {sampled:6.1%}")
+    print(f"\nReport: {result.out_dir / 'report.html'}")
 
 
 def command_train_sae(args: argparse.Namespace) -> None:
@@ -322,6 +339,29 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_argument(
         "--features-from", help="an attribute run folder whose top features are clamped"
     )
+
+    occurrence = commands.add_parser(
+        "occurrence",
+        help="when the safety phase occurs: rates, onsets, clusters, prefilling, KL, probe",
+        description="Generate greedy and sampled responses on a prompt suite with categories, "
+        "detect their phases, and write a report folder (report.html, occurrence.json, plots): "
+        "safety-phase rates per category with intervals and tests, onset positions and "
+        "preceding phases, clusters of the safety sentences, prefilling of compliant answers, "
+        "KL(chat ‖ base) by position, and a linear probe on the last prompt token.",
+    )
+    occurrence.add_argument(
+        "--config",
+        default=DEFAULT_OCCURRENCE_CONFIG,
+        help=f"YAML occurrence config (default {DEFAULT_OCCURRENCE_CONFIG})",
+    )
+    occurrence.add_argument("--out", required=True, help="report folder to write into")
+    occurrence.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished report in --out (a folder with occurrence.json)",
+    )
+    occurrence.add_argument("--json", action="store_true", help="print occurrence.json")
+    occurrence.set_defaults(handler=command_occurrence)
 
     organism = commands.add_parser(
         "organism", help="build or evaluate the safety-tuned model organism"

@@ -136,6 +136,66 @@ def sae_rows(metrics: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def occurrence_rows(metrics: dict) -> list[tuple[str, str]]:
+    """(measure, value) rows of the short occurrence report."""
+    occurrence = metrics.get("occurrence")
+    if not occurrence:
+        return []
+    rows = []
+    chi = occurrence["tests"].get("chi_square_greedy", {})
+    if "p" in chi:
+        rows.append(
+            (
+                "group effect on the safety phase (chi-square)",
+                f"p = {chi['p']:.2g}, Cramér's V {chi['cramers_v']:.2f}",
+            )
+        )
+    onsets = occurrence["onsets"]["all"]
+    if onsets.get("n"):
+        rows.append(
+            (
+                "onsets at the first response token",
+                f"{onsets['at_first_token']:.1%} of {onsets['n']}",
+            )
+        )
+    share = occurrence["preceding_phases"]["share_with_earlier_phase"]
+    if share == share:  # not NaN
+        rows.append(("safety onsets preceded by another phase", f"{share:.1%}"))
+    for name in ("residual", "embedding"):
+        clustering = occurrence["clusters"].get(name)
+        if clustering:
+            rows.append(
+                (
+                    f"clusters of safety sentences by {name}",
+                    f"k = {clustering['k']}, purity {clustering['purity_against_category']:.1%}",
+                )
+            )
+    for k, entry in occurrence.get("prefill", {}).get("by_length", {}).items():
+        if entry["n_prompts"]:
+            rows.append(
+                (
+                    f"returns to safety after {k} forced compliant tokens",
+                    f"{entry['return_rate']['mean']:.1%} of {entry['n_prompts']}",
+                )
+            )
+    for name, curve in occurrence.get("divergence", {}).get("curves", {}).items():
+        rows.append(
+            (
+                f"KL(chat ‖ base) at the first response token, {name}",
+                f"{curve['first_token']['mean']:.2f} nats",
+            )
+        )
+    probe = occurrence["probe"]["by_hook"].get(occurrence["probe"]["headline_hook"], {})
+    if "probe_auroc" in probe:
+        rows.append(
+            (
+                f"probe AUROC at the last prompt token ({occurrence['probe']['headline_hook']})",
+                f"{probe['probe_auroc']:.3f} (best random direction out of fold {probe['random_directions']['best_selected_out_of_fold']:.3f})",
+            )
+        )
+    return rows
+
+
 def feature_rows(metrics: dict) -> list[tuple[str, str, str]]:
     return [
         (str(f["feature"]), f"{f['mean']:.4f}", f"[{f['low']:.4f}, {f['high']:.4f}]")
@@ -168,6 +228,12 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         *[f"| {g} | {r:.1%} |" for g, r in metrics["baseline_safety_phase_rate_by_group"].items()],
         "",
         *phase_lines(metrics),
+        "## When the safety phase occurs",
+        "",
+        "The full occurrence report, with plots and cluster examples, is `occurrence/report.html`.",
+        "",
+        *markdown_table(("measure", "value"), occurrence_rows(metrics)),
+        "",
         "## SAE",
         "",
         "| measure | value |",
@@ -215,6 +281,11 @@ def html_detail_sections(metrics: dict) -> str:
             f"<code>{escape(str(detector['concept_set']))}</code>.</p>"
             f"<table><tr><th>kind</th><th>concept</th><th>count</th></tr>{counts}</table>"
         )
+    parts.append(
+        "<h2>When the safety phase occurs</h2><p>The full occurrence report: "
+        '<a href="occurrence/report.html">occurrence/report.html</a>.</p>'
+        + html_table(("measure", "value"), occurrence_rows(metrics))
+    )
     sae = "".join(
         f"<tr><td>{escape(label)}</td><td>{escape(value)}</td></tr>"
         for label, value in sae_rows(metrics)

@@ -208,9 +208,18 @@ class RunConfig:
     train_sae_if_missing: bool = True
     """Train an SAE with `sae_training` into the run folder when `sae_path` is empty or absent."""
     sae_training: SAETrainingConfig = field(default_factory=SAETrainingConfig)
+    base_model: str | None = "organism:base"
+    """The model before safety tuning, for the occurrence report's prefilling test and
+    chat-base KL divergence; None skips both."""
+    prefill_lengths: tuple[int, ...] = (0, 10, 20)
+    """Compliant tokens forced at the start of the response in the occurrence report."""
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     steering: SteeringConfig = field(default_factory=SteeringConfig)
 
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size")
         one_of(self, "phase_scorer", PHASE_SCORERS)
+        if any(k < 0 for k in self.prefill_lengths):
+            raise ValueError(
+                f"prefill_lengths={list(self.prefill_lengths)} is invalid: lengths are 0 or more."
+            )

@@ -3,12 +3,15 @@
 1. load the SAE at the configured hook, or train one with SAELens;
 2. generate responses to held-out prompts of every group, batched, and detect the phases of
    each response and its safety-phase onset (see `phases`);
-3. attribute the onsets of harmful responses to SAE features, beside the activation-difference
+3. write a short occurrence report on the baseline: rates by group with tests, onset
+   positions, clusters of safety sentences, prefilling, chat-base KL, a probe on the last
+   prompt token (see `experiments.occurrence`);
+4. attribute the onsets of harmful responses to SAE features, beside the activation-difference
    and random baselines (see `attribution`);
-4. clamp the top features to zero on harmful prompts and high on benign prompts over a range
+5. clamp the top features to zero on harmful prompts and high on benign prompts over a range
    of strengths, with random feature sets and the refusal direction as controls, and measure
    the side effects (see `experiments.onsets`);
-5. write metrics.json, plots and a report into the run folder.
+6. write metrics.json, plots and a report into the run folder.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ import yaml
 
 from safety_features.config import config_to_dict
 from safety_features.experiments.config import RunConfig
+from safety_features.experiments.occurrence.config import OccurrenceConfig
+from safety_features.experiments.occurrence.divergence import check_same_tokenizer
+from safety_features.experiments.occurrence.report import write_occurrence_report
+from safety_features.experiments.occurrence.run import occurrence_stages
+from safety_features.experiments.occurrence.suite import Samples
 from safety_features.experiments.onsets import attribution_stage, steering_stage
 from safety_features.experiments.plots import plot_dose_response
 from safety_features.experiments.runs import context_for, manifest, write_attribution
@@ -39,7 +47,7 @@ from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_mo
 from safety_features.organism.corpus import GROUPS, sample_prompts
 from safety_features.phases.detect import PhaseDetector
 from safety_features.phases.render import write_html
-from safety_features.phases.responses import safety_rate
+from safety_features.phases.responses import DetectedResponse, safety_rate
 from safety_features.report import write_report
 from safety_features.saes.loading import LoadedSAE, check_sae_fits, load_sae
 from safety_features.saes.training import train_sae
@@ -124,6 +132,36 @@ def sae_quality(loaded_sae: LoadedSAE) -> dict:
     }
 
 
+def short_occurrence(
+    config: RunConfig,
+    loaded: LoadedModel,
+    loaded_sae: LoadedSAE,
+    detector: PhaseDetector,
+    baseline: Sequence[DetectedResponse],
+    base: LoadedModel | None,
+    folder: Path,
+    progress: bool,
+) -> dict:
+    """Write the occurrence report on the greedy baseline alone into `folder/occurrence/`."""
+    settings = OccurrenceConfig(
+        model=config.model,
+        base_model=config.base_model,
+        seed=config.seed,
+        n_samples=0,
+        hook_name=loaded_sae.hook_name,
+        prefill_lengths=config.prefill_lengths,
+        n_random_directions=200,
+        n_bootstrap=500,
+    )
+    samples = Samples([r.prompt for r in baseline], list(baseline), [])
+    report_folder = folder / "occurrence"
+    report_folder.mkdir()
+    metrics = occurrence_stages(loaded, detector, samples, settings, report_folder, base, progress)
+    write_json_atomic(report_folder / "occurrence.json", metrics)
+    write_occurrence_report(report_folder, metrics)
+    return metrics
+
+
 def run_main_job(
     config: RunConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
 ) -> RunResult:
@@ -140,7 +178,7 @@ def run_main_job(
 
 
 def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -> dict:
-    """Run stages 1 to 5, writing into `folder`, which becomes `out_dir` afterwards."""
+    """Run stages 1 to 6, writing into `folder`, which becomes `out_dir` afterwards."""
     start = time.perf_counter()
     stage_seconds: dict[str, float] = {}
     write_text_atomic(
@@ -150,6 +188,9 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     concepts = resolve_sae_path(config.concepts) if config.concepts else None
     detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
     prompts = sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
+    base = load_model(config.base_model) if config.base_model else None
+    if base is not None:
+        check_same_tokenizer(loaded, base)
 
     # 1. SAE.
     loaded_sae, sae_origin = obtain_sae(config, loaded, folder, progress)
@@ -180,7 +221,14 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     )
     stage_seconds["generate_and_detect"] = time.perf_counter() - mark
 
-    # 3. Onset attribution.
+    # 3. When the safety phase occurs: a short occurrence report on the baseline.
+    mark = time.perf_counter()
+    occurrence = short_occurrence(
+        config, loaded, loaded_sae, detector, baseline, base, folder, progress
+    )
+    stage_seconds["occurrence"] = time.perf_counter() - mark
+
+    # 4. Onset attribution.
     mark = time.perf_counter()
     k = config.steering.n_features
     attribution = attribution_stage(context, config.attribution, k, config.seed)
@@ -188,7 +236,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     write_attribution(folder, attribution, features, k)
     stage_seconds["attribute"] = time.perf_counter() - mark
 
-    # 4. Clamping experiments and controls.
+    # 5. Clamping experiments and controls.
     mark = time.perf_counter()
     contrast = list(attribution.contrast.feature_ids[: len(features)])
     experiments = steering_stage(
@@ -198,7 +246,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     plot_dose_response(folder / "dose_response.png", experiments["dose_response"])
     stage_seconds["steer"] = time.perf_counter() - mark
 
-    # 5. Metrics and report.
+    # 6. Metrics and report.
     metrics = {
         "model": loaded.name,
         "model_source": loaded.source,
@@ -226,6 +274,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "baseline_safety_phase_rate_by_group": {
             g: safety_rate(r for r in baseline if r.prompt.group == g) for g in GROUPS
         },
+        "occurrence": occurrence,
         "attribution": attribution.comparison,
         "top_features": [vars(f) for f in attribution.ranking.top[:k]],
         "top_features_method": attribution.ranking.method,
