@@ -27,6 +27,7 @@ SMALL = OccurrenceConfig(
     probe_folds=2,
     n_random_directions=50,
     n_bootstrap=100,
+    wandb_mode="offline",
 )
 
 
@@ -43,6 +44,12 @@ def test_report_folder(report):
     records = [json.loads(line) for line in (report.out_dir / "responses.jsonl").open()]
     assert len(records) == 6 * 5 * 3  # prompts x (greedy + 2 samples)
     assert {r["decoding"] for r in records} == {"greedy", "sampled"}
+    # The W&B run is saved offline inside the folder, beside a plain-text copy.
+    assert list((report.out_dir / "wandb").glob("offline-run-*"))
+    logged = json.loads((report.out_dir / "history.jsonl").read_text().splitlines()[0])
+    assert (
+        logged["rates/harmful/greedy/mean"] == report.metrics["rates"]["harmful"]["greedy"]["mean"]
+    )
 
 
 def test_rates_and_tests(report):

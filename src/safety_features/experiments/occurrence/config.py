@@ -12,7 +12,7 @@ CATEGORY_FIELDS = ("group", "category")
 
 @dataclass(frozen=True)
 class OccurrenceConfig:
-    """Where and when the safety phase occurs, over a prompt suite with categories."""
+    """Settings of the occurrence report on a prompt suite with categories."""
 
     model: str = "organism:chat"
     """Model name or checkpoint folder, as `load_model` takes it."""

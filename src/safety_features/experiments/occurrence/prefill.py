@@ -29,7 +29,7 @@ def compliant_answers(
     batch_size: int,
     progress: bool,
 ) -> list[tuple[int, ...] | None]:
-    """The base model's greedy answer to each prompt, or None where it has a safety phase."""
+    """Generate the base model's greedy answer to each prompt; None where it has a safety phase."""
     generations = generate(
         base,
         [p.text for p in prompts],

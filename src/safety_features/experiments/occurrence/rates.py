@@ -58,7 +58,7 @@ def category_rates(samples: Samples, field: str, n_bootstrap: int) -> dict:
 
 
 def category_tests(samples: Samples, field: str) -> dict:
-    """The three tests of the module docstring."""
+    """Run the three tests of the module docstring."""
     categories = sorted({category_of(p, field) for p in samples.prompts})
     labels = np.array([category_of(p, field) for p in samples.prompts])
     greedy = np.array([r.has_safety_phase for r in samples.greedy])
@@ -142,7 +142,7 @@ def onset_distribution(samples: Samples, field: str) -> dict:
 
 
 def preceding_phases(responses: Sequence[DetectedResponse]) -> dict:
-    """What comes before each safety onset: the sequence of earlier phases' concepts."""
+    """Count the sequences of earlier phases' concepts that precede each safety onset."""
     sequences: Counter = Counter()
     transitions: Counter = Counter()
     for response in responses:
