@@ -26,12 +26,12 @@ from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedT
 
 from safety_features.files import sha256_file
 from safety_features.organism.chat import END_OF_TURN_TOKEN
+from safety_features.paths import REPOSITORY_ROOT
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 ORGANISM_PREFIX = "organism:"
-REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
 
 class ModelLoadError(RuntimeError):

@@ -1,0 +1,277 @@
+import json
+import shutil
+import subprocess
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+from sklearn.metrics import roc_auc_score
+
+from safety_features.cli import main
+from safety_features.lookup.build import Corpus, build_index, encoded_chunks
+from safety_features.lookup.config import IndexConfig
+from safety_features.lookup.query import Searcher, feature_card, top_features
+from safety_features.lookup.render import feature_page, format_card, write_dashboard
+from safety_features.lookup.store import FeatureIndexError, LookupInputError, open_index
+from safety_features.models.loading import load_model
+from safety_features.saes.loading import load_sae
+from tests.conftest import SHIPPED_SAE
+
+# The shipped organism and SAE, because the tiny organism produces no safety phases.
+SMALL = IndexConfig(
+    n_prompts_per_group=4,
+    max_new_tokens=24,
+    phase_scorer="lexical",
+    n_top_contexts=4,
+    n_quantile_samples=3,
+    sample_pool=16,
+    chunk_tokens=256,
+)
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory):
+    return build_index(SMALL, tmp_path_factory.mktemp("index") / "organism", progress=False)
+
+
+@pytest.fixture(scope="module")
+def index(index_dir):
+    return open_index(index_dir, SHIPPED_SAE)
+
+
+@pytest.fixture(scope="module")
+def dense(index):
+    """Every corpus token's features, computed in one go, to check the streamed statistics."""
+    loaded = load_model("organism:chat")
+    sae = load_sae(SHIPPED_SAE)
+    transcripts = index.corpus["transcript_starts"]
+    tokens = index.corpus["tokens"]
+    rows = []
+    with torch.no_grad():
+        for start, end in zip(transcripts[:-1], transcripts[1:], strict=True):
+            ids = torch.tensor(tokens[start:end], dtype=torch.long)[None]
+            _, cache = loaded.model.run_with_cache(ids, names_filter=sae.hook_name)
+            features = sae.sae.encode(cache[sae.hook_name][0]).float()
+            features[0] = 0.0  # BOS is not indexed
+            rows.append(features)
+    return torch.cat(rows).numpy()
+
+
+def test_index_files_are_open_formats(index_dir):
+    names = {p.name for p in index_dir.iterdir()}
+    assert names == {
+        "index.json",
+        "features.safetensors",
+        "corpus.safetensors",
+        "transcripts.jsonl",
+        "tokenizer.json",
+    }
+    features = load_file(index_dir / "features.safetensors")
+    assert features["top_values"].shape == (8192, 4)
+    assert features["top_windows"].shape == (8192, 4, 12 + 4 + 1)
+    meta = json.loads((index_dir / "index.json").read_text())
+    assert meta["labels"][-1] == "onset_within_5"
+    assert meta["corpus"]["n_transcripts"] == 4 * 5
+
+
+def test_streamed_statistics_match_dense(index, dense):
+    n_tokens = dense.shape[0] - len(index.transcripts)  # BOS excluded
+    assert np.allclose(index.features["density"], (dense > 0).sum(axis=0) / n_tokens)
+    assert np.allclose(index.features["max"], dense.max(axis=0), atol=1e-4)
+    top = index.features["top_values"]
+    expected = -np.sort(-dense, axis=0)[:4].T
+    assert np.allclose(top, expected, atol=1e-4)
+    tokens = index.features["top_tokens"]
+    live = top[:, 0] > 0
+    picked = dense[tokens[live, 0], np.nonzero(live)[0]]
+    assert np.allclose(picked, top[live, 0], atol=1e-4)
+
+
+def test_windows_hold_the_features_activations(index, dense):
+    windows = index.features["top_windows"]
+    centres = index.features["top_tokens"]
+    for feature in np.nonzero(index.features["top_values"][:, 0] > 0)[0][:50]:
+        centre = int(centres[feature, 0])
+        assert windows[feature, 0, 12] == pytest.approx(dense[centre, feature], abs=1e-4)
+        start = index.corpus["transcript_starts"][index.transcript_of(centre)]
+        for offset in range(-12, 5):
+            token = centre + offset
+            value = windows[feature, 0, 12 + offset]
+            if token < start or token >= len(dense):
+                continue
+            if not np.isnan(value):
+                assert value == pytest.approx(dense[token, feature], abs=1e-4)
+
+
+def test_enrichment_auroc_matches_sklearn(index, dense, tmp_path):
+    # Recompute the labels the build uses, and compare AUROCs on the most active features.
+    loaded = load_model("organism:chat")
+    from safety_features.lookup.build import corpus_prompts
+    from safety_features.models.generation import generate
+    from safety_features.phases.detect import PhaseDetector
+    from safety_features.phases.responses import detect_responses
+
+    detector = PhaseDetector(loaded.tokenizer, None, "lexical")
+    prompts = corpus_prompts(SMALL)
+    generations = generate(loaded, [p.text for p in prompts], max_new_tokens=24, progress=False)
+    corpus = Corpus(
+        detect_responses(loaded, prompts, generations, detector), detector.concepts.names, 5
+    )
+    assert np.array_equal(corpus.tokens, index.corpus["tokens"])
+    checked = 0
+    for label in range(len(index.labels)):
+        scored = corpus.evaluated[:, label].numpy()
+        truth = corpus.member[:, label].numpy()[scored]
+        if truth.all() or not truth.any():
+            continue
+        for feature in np.argsort(-index.features["density"])[:5]:
+            expected = roc_auc_score(truth, dense[scored, feature])
+            assert index.features["auroc"][feature, label] == pytest.approx(expected, abs=0.02)
+            checked += 1
+    assert checked >= 5
+
+
+def test_chunk_size_does_not_change_the_index(index_dir, tmp_path):
+    other = build_index(replace(SMALL, chunk_tokens=4096), tmp_path / "other", progress=False)
+    first = load_file(index_dir / "features.safetensors")
+    second = load_file(other / "features.safetensors")
+    for name in ("density", "max", "top_values", "auroc", "decoder_top_ids"):
+        assert np.allclose(first[name], second[name], atol=1e-5, equal_nan=True), name
+
+
+def test_card_of_a_feature(index):
+    feature = int(np.argmax(index.features["density"]))
+    card = feature_card(index, feature)
+    assert card["density"] == pytest.approx(float(index.features["density"][feature]))
+    assert len(card["decoder_top_tokens"]) == 10
+    assert set(card["enrichment_auroc"]) == set(index.labels)
+    assert card["top_contexts"]
+    first = card["top_contexts"][0]
+    assert first["activations"][first["centre"]] == pytest.approx(first["value"], abs=1e-4)
+    text = format_card(card)
+    assert f"Feature {feature} of" in text
+    assert "[[" in text
+
+
+def test_feature_out_of_range(index):
+    with pytest.raises(LookupInputError, match="Feature 8192 is out of range.*0 to 8191"):
+        feature_card(index, 8192)
+
+
+def test_index_for_another_sae(index_dir, tiny_sae_dir):
+    with pytest.raises(FeatureIndexError, match="was built for the SAE at .*build-index --sae"):
+        open_index(index_dir, tiny_sae_dir)
+
+
+def test_missing_and_corrupt_index(index_dir, tmp_path):
+    with pytest.raises(FeatureIndexError, match="is missing index.json.*build-index"):
+        open_index(tmp_path / "nothing")
+    broken = tmp_path / "broken"
+    shutil.copytree(index_dir, broken)
+    (broken / "features.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(FeatureIndexError, match="is corrupt.*rebuild it with"):
+        open_index(broken)
+
+
+def test_top_features_by_phase(index):
+    ranked = top_features(index, "onset", n=5)
+    aurocs = [row["auroc"] for row in ranked]
+    assert aurocs == sorted(aurocs, reverse=True)
+    with pytest.raises(LookupInputError, match="Phase 'nonsense' is unknown"):
+        top_features(index, "nonsense")
+
+
+def test_search_matches_direct_encoding(index):
+    searcher = Searcher(index, SHIPPED_SAE)
+    result = searcher.search("how do I bake bread", k=3)
+    loaded, sae = searcher.loaded, searcher.loaded_sae
+    ids = [loaded.tokenizer.bos_token_id, *loaded.tokenizer("how do I bake bread")["input_ids"]]
+    assert len(result["tokens"]) == len(ids) - 1
+    _, cache = loaded.model.run_with_cache(torch.tensor([ids]), names_filter=sae.hook_name)
+    features = sae.sae.encode(cache[sae.hook_name][0])
+    best = int(features[1].argmax())
+    assert result["tokens"][0]["features"][0]["feature"] == best
+    with pytest.raises(LookupInputError, match="The text is empty"):
+        searcher.search("  ")
+
+
+def test_dashboard_pages(index, tmp_path):
+    features = [row["feature"] for row in top_features(index, "safety", n=3)]
+    folder = write_dashboard(index, tmp_path / "dash", features, [], progress=False)
+    pages = sorted(p.name for p in folder.iterdir())
+    assert "index.html" in pages
+    assert len(pages) == 4
+    assert all(f"feature-{f:06d}.html" in (folder / "index.html").read_text() for f in features)
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium; .ci/run installs it")
+def test_dashboard_escapes_script_tokens_in_chromium(index, tmp_path):
+    card = feature_card(index, int(np.argmax(index.features["density"])))
+    payload = "<script>document.title='ran';document.body.dataset.ran='1'</script>"
+    card["top_contexts"][0]["tokens"][0] = payload
+    card["quantile_samples"] = []
+    page = tmp_path / "feature.html"
+    page.write_text(feature_page(card))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags += [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert f"<title>Feature {card['feature']}</title>" in dom
+    assert "&lt;script&gt;document.title='ran'" in dom
+    assert "data-ran" not in dom
+    screenshot = tmp_path / "page.png"
+    subprocess.run(
+        [chromium(), *flags, f"--screenshot={screenshot}", "--window-size=1000,800", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_cli_lookup_and_top_json(index_dir, capsys):
+    assert main(["lookup", "5", "--index", str(index_dir), "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["feature"] == 5
+    assert main(["top", "--phase", "onset", "--n", "3", "--index", str(index_dir), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+
+
+def test_cli_errors_name_the_fix(index_dir, tmp_path, capsys):
+    assert main(["lookup", "99999", "--index", str(index_dir)]) == 2
+    assert "Feature 99999 is out of range" in capsys.readouterr().err
+    assert main(["lookup", "1", "--index", str(tmp_path / "none")]) == 2
+    assert "safety-features build-index" in capsys.readouterr().err
+
+
+def test_encoded_chunks_cover_every_token_once(index):
+    loaded = load_model("organism:chat")
+    sae = load_sae(SHIPPED_SAE)
+
+    class Fake:
+        responses = index.transcripts
+        starts = index.corpus["transcript_starts"]
+        tokens = index.corpus["tokens"]
+
+        def transcript_rows(self, first, last):
+            return [
+                self.tokens[self.starts[i] : self.starts[i + 1]].tolist()
+                for i in range(first, last)
+            ]
+
+    seen = []
+    for first, features in encoded_chunks(loaded, sae, Fake(), 128, "test"):
+        seen.extend(range(first, first + features.shape[0]))
+    assert seen == list(range(len(index.corpus["tokens"])))
