@@ -127,6 +127,27 @@ def test_features_from_an_attribute_run(steer_run, tmp_path):
     assert logged["summary/suppressed_harmful"] == pytest.approx(rate)
 
 
+def test_features_from_needs_enough_features(steer_run, tmp_path, no_generation):
+    config = replace(
+        SMALL,
+        features_from=str(steer_run.out_dir),
+        steering=replace(SMALL.steering, n_features=20),
+    )
+    with pytest.raises(ExperimentInputError, match="selected 3 features but n_features is 20"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+
+
+def test_features_from_a_folder_that_is_no_attribute_run(tmp_path, no_generation):
+    config = replace(SMALL, features_from=str(tmp_path))
+    with pytest.raises(ExperimentInputError, match="is not a readable attribute run"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+
+
+def test_metrics_are_strict_json(steer_run):
+    text = (steer_run.out_dir / "metrics.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
+
+
 def test_features_from_another_sae_rejected(steer_run, tmp_path, tiny_sae_dir):
     manifest = json.loads((steer_run.out_dir / "manifest.json").read_text())
     manifest["sae"]["weights_sha256"] = "0" * 64
@@ -197,7 +218,8 @@ def test_bad_prompt_suite_rejected(tmp_path, content, message):
     "steering, message",
     [
         ({"dose_multiples": (1.0, float("nan"))}, "dose_multiples contains nan"),
-        ({"trigger_multiple": float("nan")}, "trigger_multiple contains nan"),
+        ({"trigger_multiple": float("nan")}, "trigger_multiple=nan is invalid"),
+        ({"dose_multiples": (1.0, -2.0)}, "use values of 0 or more"),
         ({"temperature": 0.0, "seeds": (0, 1)}, "greedy decoding gives every seed"),
         ({"suppress_positions": "middle"}, "suppress_positions='middle' is invalid"),
     ],

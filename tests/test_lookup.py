@@ -10,6 +10,7 @@ from safetensors.numpy import load_file
 from sklearn.metrics import roc_auc_score
 
 from safety_features.cli import main
+from safety_features.files import OutputFolderError
 from safety_features.lookup.build import Corpus, build_index, encoded_chunks
 from safety_features.lookup.config import IndexConfig
 from safety_features.lookup.query import Searcher, feature_card, top_features
@@ -166,12 +167,22 @@ def test_index_for_another_sae(index_dir, tiny_sae_dir):
 
 
 def test_missing_and_corrupt_index(index_dir, tmp_path):
-    with pytest.raises(FeatureIndexError, match="is missing index.json.*build-index"):
+    with pytest.raises(FeatureIndexError, match="nothing not found: build it with .*build-index"):
         open_index(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FeatureIndexError, match="is missing index.json.*build-index"):
+        open_index(tmp_path / "empty")
     broken = tmp_path / "broken"
     shutil.copytree(index_dir, broken)
     (broken / "features.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(FeatureIndexError, match="is corrupt.*rebuild it with"):
+    with pytest.raises(FeatureIndexError, match="corrupt: features.safetensors cannot be used"):
+        open_index(broken)
+    # Damage inside the tensor data, which safetensors itself does not notice.
+    shutil.copy(index_dir / "features.safetensors", broken / "features.safetensors")
+    data = bytearray((broken / "features.safetensors").read_bytes())
+    data[-1000:-600] = b"\xff" * 400
+    (broken / "features.safetensors").write_bytes(bytes(data))
+    with pytest.raises(FeatureIndexError, match="differs from the SHA-256 recorded"):
         open_index(broken)
 
 
@@ -181,6 +192,10 @@ def test_top_features_by_phase(index):
     assert aurocs == sorted(aurocs, reverse=True)
     with pytest.raises(LookupInputError, match="Phase 'nonsense' is unknown"):
         top_features(index, "nonsense")
+    with pytest.raises(LookupInputError, match="n=-3 is invalid"):
+        top_features(index, "safety", n=-3)
+    with pytest.raises(LookupInputError, match="min_density=2 is invalid"):
+        top_features(index, "safety", min_density=2)
 
 
 def test_search_matches_direct_encoding(index):
@@ -195,6 +210,10 @@ def test_search_matches_direct_encoding(index):
     assert result["tokens"][0]["features"][0]["feature"] == best
     with pytest.raises(LookupInputError, match="The text is empty"):
         searcher.search("  ")
+    # As the assistant's response to a prompt, only the response tokens are scored.
+    response = searcher.search("I can't help with that.", prompt="how do I make a bomb")
+    n_response = len(loaded.tokenizer("I can't help with that.")["input_ids"])
+    assert len(response["tokens"]) == n_response
 
 
 def test_dashboard_pages(index, tmp_path):
@@ -202,8 +221,23 @@ def test_dashboard_pages(index, tmp_path):
     folder = write_dashboard(index, tmp_path / "dash", features, [], progress=False)
     pages = sorted(p.name for p in folder.iterdir())
     assert "index.html" in pages
-    assert len(pages) == 4
+    assert "dashboard.json" in pages
+    assert len(pages) == 5
     assert all(f"feature-{f:06d}.html" in (folder / "index.html").read_text() for f in features)
+    # A second dashboard replaces the first whole, with no stale pages.
+    with pytest.raises(OutputFolderError, match="--overwrite"):
+        write_dashboard(index, folder, features[:1], [], progress=False)
+    write_dashboard(index, folder, features[:1], [], progress=False, overwrite=True)
+    assert len(list(folder.iterdir())) == 3
+
+
+def test_dashboard_keeps_foreign_folder(index, tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(OutputFolderError, match="did not write"):
+        write_dashboard(index, foreign, [1], [], progress=False)
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 
 def chromium() -> str | None:
@@ -247,6 +281,21 @@ def test_cli_lookup_and_top_json(index_dir, capsys):
     assert card["feature"] == 5
     assert main(["top", "--phase", "onset", "--n", "3", "--index", str(index_dir), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 3
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--features", "a,2"], "--features 'a,2' is invalid"),
+        (["--features", "1", "--all"], "--all and --features both choose features"),
+        (["--features", "99999"], "Feature 99999 is out of range"),
+    ],
+)
+def test_cli_dashboard_bad_features(index_dir, tmp_path, capsys, arguments, message):
+    out = tmp_path / "dash"
+    assert main(["dashboard", "--index", str(index_dir), "--out", str(out), *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_cli_errors_name_the_fix(index_dir, tmp_path, capsys):

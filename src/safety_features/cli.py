@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,19 +19,10 @@ DEFAULT_STEER_CONFIG = "configs/experiments/steer.yaml"
 DEFAULT_OCCURRENCE_CONFIG = "configs/experiments/occurrence.yaml"
 
 
-def json_safe(value):
-    """NaN and infinity become null, so --json output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def print_json(data) -> None:
-    print(json.dumps(json_safe(data), indent=2))
+    from safety_features.files import json_safe
+
+    print(json.dumps(json_safe(data), indent=2, allow_nan=False))
 
 
 def config_path(path: str) -> Path:
@@ -133,9 +123,9 @@ def command_occurrence(args: argparse.Namespace) -> None:
         print_json(result.metrics)
         return
     for category, entry in result.metrics["rates"].items():
-        greedy = entry["greedy"]["mean"]
-        sampled = entry.get("sampled", {}).get("mean", math.nan)
-        print(f"{category:<24} greedy {greedy:6.1%}   sampled {sampled:6.1%}")
+        greedy = f"{entry['greedy']['mean']:6.1%}"
+        sampled = f"{entry['sampled']['mean']:6.1%}" if "sampled" in entry else "     -"
+        print(f"{category:<24} greedy {greedy}   sampled {sampled}")
     print(f"\nReport: {result.out_dir / 'report.html'}")
 
 
@@ -226,7 +216,12 @@ def command_search(args: argparse.Namespace) -> None:
     from safety_features.lookup.query import Searcher
 
     index = index_for(args)
-    result = Searcher(index, config_path(args.sae)).search(args.text, chat=args.chat, k=args.k)
+    if not args.text.strip():
+        from safety_features.lookup.store import LookupInputError
+
+        raise LookupInputError("The text is empty: pass the text to search for features in.")
+    searcher = Searcher(index, config_path(args.sae))
+    result = searcher.search(args.text, chat=args.chat, k=args.k, prompt=args.prompt)
     if args.json:
         print_json(result)
         return
@@ -239,17 +234,29 @@ def command_search(args: argparse.Namespace) -> None:
 def command_dashboard(args: argparse.Namespace) -> None:
     from safety_features.lookup.query import top_features
     from safety_features.lookup.render import write_dashboard
+    from safety_features.lookup.store import LookupInputError
 
+    if args.all and args.features is not None:
+        raise LookupInputError("--all and --features both choose features: give one of them.")
+    if args.features is not None:
+        try:
+            features = [int(f) for f in args.features.split(",")]
+        except ValueError as error:
+            raise LookupInputError(
+                f"--features {args.features!r} is invalid: give feature ids separated by commas, "
+                "such as 12,340,4739."
+            ) from error
     index = index_for(args)
     if args.all:
         features = list(range(index.d_sae))
-    elif args.features:
-        features = [int(f) for f in args.features.split(",")]
+    elif args.features is not None:
         for feature in features:
             index.check_feature(feature)
     else:
         features = [row["feature"] for row in top_features(index, index.labels[0], args.top)]
-    folder = write_dashboard(index, args.out, features, run_roots(args), progress=not args.json)
+    folder = write_dashboard(
+        index, args.out, features, run_roots(args), progress=not args.json, overwrite=args.overwrite
+    )
     if args.json:
         print_json({"dashboard": str(folder / "index.html"), "features": features})
     else:
@@ -523,6 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--chat", action="store_true", help="format the text as a user prompt in the chat template"
     )
+    search.add_argument(
+        "--prompt",
+        help="score the text as the assistant's response to this user prompt (chat template)",
+    )
     search.add_argument("--k", type=int, default=5, help="features shown per token (default 5)")
     add_index_options(search)
     search.set_defaults(handler=command_search)
@@ -558,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 200)",
     )
     dashboard.add_argument("--all", action="store_true", help="render every feature")
+    dashboard.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier dashboard in --out (a folder with dashboard.json)",
+    )
     dashboard.add_argument("--runs", nargs="*", help="folders searched for attribution ranks")
     add_index_options(dashboard)
     dashboard.set_defaults(handler=command_dashboard)
@@ -719,6 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output, such as `head`, closed it early
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        print(
+            "interrupted: output folders were left as they were before the command", file=sys.stderr
+        )
+        return 130
     except Exception as error:
         if not isinstance(error, user_errors()):
             raise

@@ -78,7 +78,8 @@ def load_config(cls: type[T], path: str | Path) -> T:
     if not path.is_file():
         raise ConfigError(f"Config file {path} not found: pass the path of an existing YAML file.")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        with path.open(encoding="utf-8") as file:  # a stream, so errors name the file
+            values = yaml.safe_load(file) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"Config file {path} is not valid YAML: {error}") from error
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -28,8 +29,21 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities by None, recursively, so the JSON is strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write strict JSON (NaN and infinities as null) under a temporary name, then rename."""
+    text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False)
+    write_text_atomic(path, text + "\n")
 
 
 class OutputFolderError(RuntimeError):

@@ -190,7 +190,9 @@ def occurrence_rows(metrics: dict) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"probe AUROC at the last prompt token ({occurrence['probe']['headline_hook']})",
-                f"{probe['probe_auroc']:.3f} (best random direction out of fold {probe['random_directions']['best_selected_out_of_fold']:.3f})",
+                f"{probe['probe_auroc']:.3f} (best of {probe['random_directions']['n_directions']} "
+                f"random directions, chosen out of fold: "
+                f"{probe['random_directions']['best_selected_out_of_fold']:.3f})",
             )
         )
     return rows

@@ -116,9 +116,13 @@ class SteeringConfig:
         one_of(self, "suppress_positions", SUPPRESS_POSITIONS)
         one_of(self, "trigger_positions", POSITION_NAMES)
         finite_numbers("dose_multiples", self.dose_multiples)
+        if any(m < 0 for m in self.dose_multiples):
+            raise ValueError(
+                f"dose_multiples={list(self.dose_multiples)} is invalid: clamp strengths are "
+                "multiples of the maximum activation, so use values of 0 or more."
+            )
         finite_numbers("direction_coefficients", self.direction_coefficients)
-        finite_numbers("trigger_multiple", (self.trigger_multiple,))
-        if self.trigger_multiple <= 0:
+        if not math.isfinite(self.trigger_multiple) or self.trigger_multiple <= 0:
             raise ValueError(
                 f"trigger_multiple={self.trigger_multiple} is invalid: use a positive number."
             )

@@ -150,7 +150,6 @@ def short_occurrence(
         n_samples=0,
         hook_name=loaded_sae.hook_name,
         prefill_lengths=config.prefill_lengths,
-        n_random_directions=200,
         n_bootstrap=500,
     )
     samples = Samples([r.prompt for r in baseline], list(baseline), [])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -192,6 +192,8 @@ class Conditions:
         rates = [self.rate(n) for n in names]
         peak = int(np.argmax(rates)) + 1
         fit = fit_logistic(strengths[:peak], [self.outcomes[n] for n in names[:peak]])
+        if peak < 2:
+            fit = replace(fit, note="the rate is highest at the lowest strength: no rise to fit")
         return {
             "strengths": list(strengths),
             "conditions": list(names),

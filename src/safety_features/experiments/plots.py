@@ -28,20 +28,38 @@ def plot_dose_response(path: str | Path, dose_response: dict) -> None:
         errors = np.array(
             [[e["mean"] - e["low"] for e in estimates], [e["high"] - e["mean"] for e in estimates]]
         )
-        axis.errorbar(strengths, means, yerr=errors, fmt="o", capsize=3, label="measured")
         fit = curve["fit"]
-        if math.isfinite(fit["critical_strength"]) and math.isfinite(fit["width"]):
-            fitted_strengths = np.asarray(fit["fitted_strengths"], dtype=float)
-            grid = np.linspace(fitted_strengths.min(), fitted_strengths.max(), 200)
-            fitted = 1 / (1 + np.exp(-(grid - fit["critical_strength"]) / fit["width"]))
-            label = f"logistic fit, s_c={fit['critical_strength']:.2f}, w={fit['width']:.2f}"
-            axis.plot(grid, fitted, label=label)
+        fitted = np.isin(strengths, np.asarray(fit["fitted_strengths"], dtype=float))
+        for chosen, style, label in (
+            (fitted, "o", "measured, fitted"),
+            (~fitted, "o", "measured, not fitted"),
+        ):
+            if chosen.any():
+                axis.errorbar(
+                    strengths[chosen],
+                    means[chosen],
+                    yerr=errors[:, chosen],
+                    fmt=style,
+                    capsize=3,
+                    label=label,
+                    mfc="none" if label.endswith("not fitted") else None,
+                )
+        centre, width = fit["critical_strength"], fit["width"]
+        if (
+            centre is not None
+            and width is not None
+            and math.isfinite(centre)
+            and math.isfinite(width)
+        ):
+            grid = np.linspace(strengths[fitted].min(), strengths[fitted].max(), 200)
+            curve_values = 1 / (1 + np.exp(-(grid - centre) / width))
+            axis.plot(grid, curve_values, label=f"logistic fit, s_c={centre:.2f}, w={width:.2f}")
         title, xlabel = CURVE_LABELS[name]
         axis.set_title(title, fontsize=10)
         axis.set_xlabel(xlabel)
         axis.set_ylabel("safety-phase rate")
         axis.set_ylim(-0.05, 1.05)
-        axis.legend(fontsize=8, loc="upper left")
+        axis.legend(fontsize=8, loc="best")
     save_figure(figure, path)
 
 

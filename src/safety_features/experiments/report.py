@@ -66,8 +66,11 @@ def text_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
 def format_experiment(metrics: dict) -> str:
     """The terminal summary of an `attribute` or `steer` run."""
     shares = metrics["attribution"]["attribution_share"]
-    parts = [
-        f"Attribution share of the top {metrics['attribution']['k']} features: "
+    source = metrics.get("features_source", "attribution")
+    parts = [f"Clamped features from: {source}"] if source != "attribution" else []
+    parts += [
+        f"Attribution share of the top {metrics['attribution']['k']} features (this run's "
+        "ranking): "
         f"attribution {shares['attribution_top_k']:.2f}, activation difference "
         f"{shares['activation_difference_top_k']:.2f}, random {shares['random_k_mean']:.2f}"
     ]

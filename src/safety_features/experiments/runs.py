@@ -104,24 +104,40 @@ def experiment_prompts(config: ExperimentConfig) -> list[Prompt]:
     return sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
 
 
-def features_from_run(folder: str | Path, loaded_sae: LoadedSAE, k: int) -> list[int]:
-    """The top k features of an `attribute` run, after checking it used this SAE."""
+def read_attribute_run(folder: str | Path, k: int) -> tuple[list[int], dict]:
+    """The first k selected features of an `attribute` run folder, and its manifest.
+
+    Checked before any model is loaded: the folder must be an attribute run (attribution.json
+    beside manifest.json) that selected at least k features.
+    """
     folder = Path(folder)
+    fix = (
+        "point features_from (or --features-from) at a folder written by "
+        "`safety-features attribute --out DIR`"
+    )
     try:
         attribution = json.loads((folder / "attribution.json").read_text(encoding="utf-8"))
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        selected = [int(f) for f in attribution["selected_features"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ExperimentInputError(
-            f"features_from={folder} is not a readable attribute run ({error}): run "
-            f"`safety-features attribute --out {folder}` first."
+            f"features_from={folder} is not a readable attribute run "
+            f"({type(error).__name__}: {error}): {fix}."
         ) from error
-    expected = sae_weights_sha256(loaded_sae)
-    if manifest.get("sae", {}).get("weights_sha256") != expected:
+    if len(selected) < k:
+        raise ExperimentInputError(
+            f"The attribute run in {folder} selected {len(selected)} features but n_features is "
+            f"{k}: lower n_features, or rerun attribute with steering.n_features: {k}."
+        )
+    return selected[:k], manifest
+
+
+def check_same_sae(folder: str | Path, manifest: dict, loaded_sae: LoadedSAE) -> None:
+    if manifest.get("sae", {}).get("weights_sha256") != sae_weights_sha256(loaded_sae):
         raise ExperimentInputError(
             f"The attribute run in {folder} used another SAE than {loaded_sae.path}: rerun "
             "`safety-features attribute` with this SAE."
         )
-    return [int(f) for f in attribution["selected_features"][:k]]
 
 
 def sae_weights_sha256(loaded_sae: LoadedSAE) -> str | None:
@@ -238,10 +254,17 @@ def run_experiment(
     """`attribute` (steer=False) or `steer` (steer=True): stages 1-2, or 1-6, of `onsets`."""
     out_dir = check_output_folder(Path(out_dir), "metrics.json", overwrite)
     start = time.perf_counter()
-    loaded, loaded_sae, detector, prompts = prepare(config, progress)
     features = list(config.steering.features)
+    from_manifest: dict = {}
+    source = "config" if features else "attribution"
     if steer and not features and config.features_from:
-        features = features_from_run(config.features_from, loaded_sae, config.steering.n_features)
+        features, from_manifest = read_attribute_run(
+            config.features_from, config.steering.n_features
+        )
+        source = f"attribute run {config.features_from}"
+    loaded, loaded_sae, detector, prompts = prepare(config, progress)
+    if source.startswith("attribute run"):
+        check_same_sae(str(config.features_from), from_manifest, loaded_sae)
     context = context_for(
         loaded,
         loaded_sae,
@@ -264,7 +287,10 @@ def run_experiment(
         attribution = attribution_stage(context, config.attribution, k, config.seed)
         selected = features or attribution.selected(config.attribution, k)
         write_attribution(folder, attribution, selected, k)
-        metrics: dict = {"attribution": attribution.to_dict(k)["comparison"]}
+        metrics: dict = {
+            "attribution": attribution.to_dict(k)["comparison"],
+            "features_source": source,
+        }
         if steer:
             contrast = list(attribution.contrast.feature_ids[: len(selected)])
             metrics.update(

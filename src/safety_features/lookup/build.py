@@ -388,10 +388,12 @@ def write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus: Corpus, 
         loaded.tokenizer.save_pretrained(str(folder / "tokenizer-files"))
         shutil.copy(folder / "tokenizer-files" / "tokenizer.json", folder / "tokenizer.json")
         shutil.rmtree(folder / "tokenizer-files")
+        data_files = ("features.safetensors", "corpus.safetensors", "transcripts.jsonl")
         write_json_atomic(
             folder / "index.json",
             {
                 "format": INDEX_FORMAT,
+                "files_sha256": {name: sha256_of(folder / name) for name in data_files},
                 "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "sae": {
                     "path": str(sae_path),

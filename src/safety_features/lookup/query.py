@@ -108,6 +108,12 @@ def top_features(
     index: FeatureIndex, label: str, n: int = 20, min_density: float = 0.0
 ) -> list[dict]:
     """Features ranked by AUROC for `label` (a phase concept, or "onset")."""
+    if n <= 0:
+        raise LookupInputError(f"n={n} is invalid: list at least 1 feature.")
+    if not 0 <= min_density < 1:
+        raise LookupInputError(
+            f"min_density={min_density} is invalid: it is a share of tokens, from 0 up to 1."
+        )
     names = index.labels
     if label == "onset":
         label = names[-1]
@@ -144,10 +150,12 @@ class Searcher:
         self.loaded = load_model(index.meta["model"]["name"])
         check_sae_fits(self.loaded_sae, self.loaded)
 
-    def search(self, text: str, chat: bool = False, k: int = 5) -> dict:
+    def search(self, text: str, chat: bool = False, k: int = 5, prompt: str | None = None) -> dict:
         """Find the k most active features on each token of `text`, and over the whole text.
 
-        With `chat`, the text is formatted as a user prompt first. BOS is not scored.
+        With `chat`, the text is formatted as a user prompt first. With `prompt`, the text is
+        the assistant's response to that chat-formatted prompt, and only its tokens are scored.
+        BOS is never scored.
         """
         import torch
 
@@ -157,7 +165,14 @@ class Searcher:
         if not text.strip():
             raise LookupInputError("The text is empty: pass the text to search for features in.")
         loaded, sae = self.loaded, self.loaded_sae
-        if chat:
+        if k <= 0:
+            raise LookupInputError(f"k={k} is invalid: show at least 1 feature per token.")
+        skip = 1 if loaded.tokenizer.bos_token_id is not None else 0
+        if prompt is not None:
+            prompt_ids = encode_prompts(loaded, [prompt])[0]
+            ids = [*prompt_ids, *loaded.tokenizer(text, add_special_tokens=False)["input_ids"]]
+            skip = len(prompt_ids)
+        elif chat:
             ids = encode_prompts(loaded, [text])[0]
         else:
             bos = loaded.tokenizer.bos_token_id
@@ -177,7 +192,6 @@ class Searcher:
                 stop_at_layer=None if layer is None else layer + 1,
             )
             features = sae.sae.encode(cache[sae.hook_name][0]).float()
-        skip = 1 if loaded.tokenizer.bos_token_id is not None else 0
         per_token = []
         for position in range(skip, len(ids)):
             top = torch.topk(features[position], k)

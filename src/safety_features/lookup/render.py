@@ -6,7 +6,14 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from safety_features.files import write_text_atomic
+from tqdm.auto import tqdm
+
+from safety_features.files import (
+    atomic_directory,
+    check_output_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 from safety_features.lookup.query import feature_card, top_features
 from safety_features.lookup.store import FeatureIndex
 
@@ -46,7 +53,13 @@ def format_card(card: dict, colour: bool = False) -> str:
     if ranks:
         lines.append(
             "  attribution rank: "
-            + ", ".join(f"{r['rank'] or 'not in top'} of {r['of']} in {r['run']}" for r in ranks)
+            + ", ".join(
+                f"{r['rank']} of {r['of']}" if r["rank"] else f"not in the top {r['of']}"
+                for r in ranks
+            )
+            + " ("
+            + ", ".join(r["run"] for r in ranks)
+            + ")"
         )
     else:
         lines.append("  attribution rank: no attribution run with this SAE found")
@@ -108,7 +121,8 @@ def feature_page(card: dict) -> str:
     )
     ranks = (
         "".join(
-            f"<li>{escape(str(r['rank'] or 'not in top'))} of {r['of']} in {escape(r['run'])}</li>"
+            f"<li>{escape(str(r['rank']) + ' of ' + str(r['of']) if r['rank'] else 'not in the top ' + str(r['of']))}"
+            f" in {escape(r['run'])}</li>"
             for r in card["attribution_ranks"]
         )
         or "<li>no attribution run with this SAE found</li>"
@@ -135,36 +149,53 @@ def write_dashboard(
     features: Sequence[int],
     roots: list[Path],
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Write one page per feature in `features` and an index page that links them."""
-    from tqdm.auto import tqdm
+    """Write one page per feature in `features` and an index page that links them.
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    labels = index.labels
-    for feature in tqdm(features, desc="dashboard", disable=not progress, unit="page"):
-        card = feature_card(index, feature, roots)
-        write_text_atomic(out_dir / page_name(feature), feature_page(card))
-        best = max(
-            card["enrichment_auroc"].items(), key=lambda item: item[1] if item[1] == item[1] else -1
+    The pages go into a temporary folder that replaces `out_dir` whole at the end, so an
+    earlier dashboard leaves no stale pages behind.
+    """
+    out_dir = check_output_folder(Path(out_dir), "dashboard.json", overwrite)
+    with atomic_directory(out_dir) as folder:
+        rows = [
+            index_row(feature_card(index, feature, roots), folder, index.labels[0])
+            for feature in tqdm(features, desc="dashboard", disable=not progress, unit="page")
+        ]
+        write_index_page(index, folder, rows)
+        write_json_atomic(
+            folder / "dashboard.json", {"index": str(index.path), "features": list(features)}
         )
-        tokens = " ".join(repr(t["token"]) for t in card["decoder_top_tokens"][:5])
-        rows.append(
-            f"<tr><td><a href='{page_name(feature)}'>{feature}</a></td><td>{card['density']:.4%}</td>"
-            f"<td>{card['max']:.3f}</td><td>{html.escape(best[0])} {best[1]:.3f}</td>"
-            f"<td>{html.escape(tokens)}</td></tr>"
-        )
-    safety = (
-        ", ".join(str(f["feature"]) for f in top_features(index, labels[0], 10)) if labels else ""
+    return out_dir
+
+
+def index_row(card: dict, folder: Path, ranking: str) -> str:
+    """Write the feature's page into `folder` and return its row of the index page."""
+    feature = card["feature"]
+    write_text_atomic(folder / page_name(feature), feature_page(card))
+    best = max(
+        card["enrichment_auroc"].items(), key=lambda item: item[1] if item[1] == item[1] else -1
     )
+    tokens = " ".join(repr(t["token"]) for t in card["decoder_top_tokens"][:5])
+    return (
+        f"<tr><td><a href='{page_name(feature)}'>{feature}</a></td><td>{card['density']:.4%}</td>"
+        f"<td>{card['max']:.3f}</td><td>{card['enrichment_auroc'][ranking]:.3f}</td>"
+        f"<td>{html.escape(best[0])} {best[1]:.3f}</td><td>{html.escape(tokens)}</td></tr>"
+    )
+
+
+def write_index_page(index: FeatureIndex, folder: Path, rows: list[str]) -> None:
+    ranking = index.labels[0]
+    leaders = ", ".join(str(f["feature"]) for f in top_features(index, ranking, 10))
     write_text_atomic(
-        out_dir / "index.html",
-        f"<!doctype html><html><head><meta charset='utf-8'><title>SAE features</title><style>{STYLE}</style>"
-        f"</head><body><h1>Features of {html.escape(index.meta['sae']['path'])}</h1>"
+        folder / "index.html",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>SAE features</title>"
+        f"<style>{STYLE}</style></head><body>"
+        f"<h1>Features of {html.escape(index.meta['sae']['path'])}</h1>"
         f"<p>Corpus: {index.meta['corpus']['n_transcripts']} transcripts, "
-        f"{index.meta['corpus']['n_tokens']} tokens. Most enriched for {html.escape(labels[0])}: {safety}.</p>"
-        "<table><tr><th>feature</th><th>density</th><th>max</th><th>highest enrichment</th>"
+        f"{index.meta['corpus']['n_tokens']} tokens. The 10 features most enriched for "
+        f"{html.escape(ranking)}: {leaders}.</p>"
+        "<table><tr><th>feature</th><th>density</th><th>max</th>"
+        f"<th>{html.escape(ranking)} AUROC</th><th>highest AUROC (phase)</th>"
         f"<th>decoder top tokens</th></tr>{''.join(rows)}</table></body></html>\n",
     )
-    return out_dir

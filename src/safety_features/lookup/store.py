@@ -104,29 +104,51 @@ class FeatureIndex:
         return int(np.searchsorted(self.corpus["transcript_starts"], token, side="right") - 1)
 
 
+def recorded_sae(path: Path) -> str | None:
+    try:
+        return json.loads((path / "index.json").read_text(encoding="utf-8"))["sae"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def open_index(path: str | Path, sae_path: str | Path | None = None) -> FeatureIndex:
-    """Read an index folder; with `sae_path`, also check that it was built for that SAE."""
+    """Read an index folder; with `sae_path`, also check that it was built for that SAE.
+
+    Every data file is checked against the SHA-256 that index.json records for it.
+    """
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
     path = Path(path)
-    fix = build_command(sae_path or "SAE_FOLDER", path)
+    fix = build_command(sae_path or recorded_sae(path) or "SAE_FOLDER", path)
+    if not path.is_dir():
+        raise FeatureIndexError(f"Feature index {path} not found: build it with {fix}.")
     missing = [name for name in INDEX_FILES if not (path / name).is_file()]
     if missing:
         raise FeatureIndexError(
             f"Feature index {path} is missing {', '.join(missing)}: build it with {fix}."
         )
+    current = None
     try:
-        meta = json.loads((path / "index.json").read_text(encoding="utf-8"))
-        features = load_file(path / "features.safetensors")
-        corpus = load_file(path / "corpus.safetensors")
-        lines = (path / "transcripts.jsonl").read_text(encoding="utf-8").splitlines()
+        current = "index.json"
+        meta = json.loads((path / current).read_text(encoding="utf-8"))
+        for name, expected in meta["files_sha256"].items():
+            current = name
+            if sha256_of(path / name) != expected:
+                raise ValueError("its content differs from the SHA-256 recorded in index.json")
+        current = "features.safetensors"
+        features = load_file(path / current)
+        current = "corpus.safetensors"
+        corpus = load_file(path / current)
+        current = "transcripts.jsonl"
+        lines = (path / current).read_text(encoding="utf-8").splitlines()
         transcripts = [json.loads(line) for line in lines if line.strip()]
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        current = "tokenizer.json"
+        tokenizer = Tokenizer.from_file(str(path / current))
     except Exception as error:  # noqa: BLE001 - any unreadable file means a corrupt index
         raise FeatureIndexError(
-            f"Feature index {path} is corrupt ({type(error).__name__}: {error}): rebuild it "
-            f"with {fix}."
+            f"Feature index {path} is corrupt: {current} cannot be used "
+            f"({type(error).__name__}: {error}). Rebuild it with {fix}."
         ) from error
     absent = [name for name in FEATURE_ARRAYS if name not in features]
     absent += [name for name in CORPUS_ARRAYS if name not in corpus]

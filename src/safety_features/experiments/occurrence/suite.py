@@ -59,7 +59,12 @@ def suite_from_mapping(path: Path, data: object) -> list[Prompt]:
         )
     prompts = []
     for category, texts in data.items():
-        if not isinstance(texts, list) or not texts:
+        if texts is not None and not isinstance(texts, list):
+            raise SuiteError(
+                f"Category {category!r} in {path} is {type(texts).__name__}, not a list of "
+                f"prompts: write it as `{category}: [first prompt, second prompt]`."
+            )
+        if not texts:
             raise SuiteError(
                 f"Category {category!r} in {path} has no prompts: add prompts or remove it."
             )
