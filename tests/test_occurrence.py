@@ -216,3 +216,32 @@ def test_cli_occurrence_rejects_bad_temperature(tmp_path, capsys):
     config.write_text("temperature: 0\n")
     assert main(["occurrence", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "temperature=0.0 is invalid for sampling" in capsys.readouterr().err
+
+
+def test_sigterm_leaves_no_partial_folder(tmp_path):
+    # The command writes into a hidden temporary folder; SIGTERM must remove it on the way out.
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config = tmp_path / "occurrence.yaml"
+    config.write_text("n_prompts_per_group: 40\nphase_scorer: lexical\nn_samples: 3\n")
+    out = tmp_path / "out"
+    executable = Path(sys.executable).with_name("safety-features")
+    process = subprocess.Popen(
+        [str(executable), "occurrence", "--config", str(config), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.*.tmp")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["occurrence.yaml"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -730,6 +731,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # SIGTERM unwinds like Ctrl-C, so temporary run folders are removed on the way out.
+    signal.signal(signal.SIGTERM, stop_on_signal)
     try:
         args.handler(args)
     except BrokenPipeError:  # the reader of our output, such as `head`, closed it early
@@ -746,6 +749,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def stop_on_signal(signum: int, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def user_errors() -> tuple[type[Exception], ...]:
