@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from main_job import cpu_model  # noqa: E402
-from safety_features.cli import default_index_dir  # noqa: E402
+from safety_features.lookup.cli import default_index_dir  # noqa: E402
 from safety_features.lookup.query import Searcher, feature_card  # noqa: E402
 from safety_features.lookup.store import open_index  # noqa: E402
 from safety_features.paths import REPOSITORY_ROOT  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 FEATURE_ARRAYS = (
     "density",
     "mean_nonzero",
@@ -132,7 +132,7 @@ def open_index(path: str | Path, sae_path: str | Path | None = None) -> FeatureI
     try:
         current = "index.json"
         meta = json.loads((path / current).read_text(encoding="utf-8"))
-        for name, expected in meta["files_sha256"].items():
+        for name, expected in meta.get("files_sha256", {}).items():
             current = name
             if sha256_of(path / name) != expected:
                 raise ValueError("its content differs from the SHA-256 recorded in index.json")
@@ -152,11 +152,14 @@ def open_index(path: str | Path, sae_path: str | Path | None = None) -> FeatureI
         ) from error
     absent = [name for name in FEATURE_ARRAYS if name not in features]
     absent += [name for name in CORPUS_ARRAYS if name not in corpus]
-    if meta.get("format") != INDEX_FORMAT or absent:
+    if meta.get("format") != INDEX_FORMAT:
         raise FeatureIndexError(
-            f"Feature index {path} has format {meta.get('format')} and lacks "
-            f"{', '.join(absent) or 'nothing'}; this version reads format {INDEX_FORMAT}: "
-            f"rebuild it with {fix}."
+            f"Feature index {path} was written in format {meta.get('format')}, and this version "
+            f"reads format {INDEX_FORMAT}: rebuild it with {fix}."
+        )
+    if absent:
+        raise FeatureIndexError(
+            f"Feature index {path} lacks the arrays {', '.join(absent)}: rebuild it with {fix}."
         )
     index = FeatureIndex(path, meta, features, corpus, transcripts, tokenizer)
     if sae_path is not None:
