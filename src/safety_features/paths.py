@@ -1,4 +1,4 @@
-"""Where the repository is, importable without torch."""
+"""The repository's location, importable without torch."""
 
 from pathlib import Path
 
