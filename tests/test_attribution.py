@@ -207,3 +207,30 @@ def test_refusal_direction_bad_input(tiny_chat):
         refusal_direction(tiny_chat, "blocks.0.hook_resid_pre", ["a"], ["b"], position=0)
     with pytest.raises(ValueError, match="position=-99 is outside a prompt"):
         prompt_activations(tiny_chat, "blocks.0.hook_resid_pre", ["hi"], position=-99)
+
+
+def test_specific_attribution_skips_features_that_fire_everywhere():
+    from safety_features.attribution.onset_contrast import FeatureRanking
+    from safety_features.attribution.ranking import FeatureAttribution, OnsetRanking
+    from safety_features.experiments.config import AttributionConfig
+    from safety_features.experiments.onsets import AttributionResult
+
+    means = np.array([0.5, 0.4, 0.3, 0.2, 0.1])
+    error = FeatureAttribution(-1, 0.0, 0.0, 0.0)
+    ranking = OnsetRanking("attribution_patching", 10, [], error, np.arange(5), means, -1.0)
+    # Feature 0 fires as much at control positions as at onsets (a format-token feature).
+    contrast = FeatureRanking(
+        (3, 1, 2, 4, 0), (0.9, 0.5, 0.2, 0.1, -0.3), (0,) * 5, (0,) * 5, 10, 10
+    )
+    result = AttributionResult(ranking, contrast, {}, torch.zeros(5))
+    assert result.selected(AttributionConfig(select_by="attribution"), 3) == [0, 1, 2]
+    assert result.selected(AttributionConfig(select_by="specific_attribution"), 3) == [1, 2, 3]
+    assert result.selected(AttributionConfig(select_by="activation_difference"), 3) == [3, 1, 2]
+    # With fewer specific features than asked for, the plain ranking fills the rest.
+    assert result.selected(AttributionConfig(select_by="specific_attribution"), 5) == [
+        1,
+        2,
+        3,
+        4,
+        0,
+    ]

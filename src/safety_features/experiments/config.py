@@ -12,6 +12,7 @@ from safety_features.saes.config import SAETrainingConfig
 from safety_features.steering.interventions import POSITION_NAMES
 
 PHASE_SCORERS = ("embedding", "lexical", "hybrid")
+SELECTIONS = ("attribution", "specific_attribution", "activation_difference")
 SUPPRESS_POSITIONS = (*POSITION_NAMES, "onset_window")
 WANDB_MODES = ("disabled", "offline", "online")
 
@@ -53,8 +54,11 @@ class AttributionConfig:
     n_target_tokens: int = 3
     onset_groups: tuple[str, ...] = ("harmful",)
     """Prompt groups whose onsets are attributed."""
-    select_by: str = "attribution"
-    """Ranking that picks the clamped features: "attribution" or "activation_difference"."""
+    select_by: str = "specific_attribution"
+    """Ranking that picks the clamped features: "attribution"; "specific_attribution", the
+    attribution ranking among features more active at onsets than at matched control
+    positions, which leaves out features that fire on every prompt; or
+    "activation_difference"."""
     n_top: int = 50
     """Features listed with bootstrap intervals."""
     n_bootstrap: int = 1000
@@ -62,7 +66,7 @@ class AttributionConfig:
     def __post_init__(self) -> None:
         one_of(self, "method", METHODS)
         one_of(self, "target", TARGETS)
-        one_of(self, "select_by", ("attribution", "activation_difference"))
+        one_of(self, "select_by", SELECTIONS)
         positive(self, "ig_steps", "n_target_tokens", "n_top", "n_bootstrap")
         for group in self.onset_groups:
             if group not in GROUPS:

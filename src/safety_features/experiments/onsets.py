@@ -68,8 +68,23 @@ class AttributionResult:
     """Maximum activation of every feature over the baseline transcripts."""
 
     def selected(self, config: AttributionConfig, k: int) -> list[int]:
+        """The k features that `config.select_by` picks (see AttributionConfig)."""
         if config.select_by == "activation_difference":
             return list(self.contrast.feature_ids[:k])
+        if config.select_by == "specific_attribution":
+            contrast = zip(self.contrast.feature_ids, self.contrast.scores, strict=True)
+            specific = {f for f, score in contrast if score > 0}
+            order = [int(f) for f in self.ranking.order]
+            chosen = [f for f in order if f in specific][:k]
+            if len(chosen) < k:
+                logger.warning(
+                    "Only %d features are more active at onsets than at control positions; "
+                    "the next %d come from the plain attribution ranking.",
+                    len(chosen),
+                    k - len(chosen),
+                )
+                chosen += [f for f in order if f not in chosen][: k - len(chosen)]
+            return chosen
         return self.ranking.top_ids(k)
 
     def to_dict(self, k: int) -> dict:
