@@ -94,11 +94,14 @@ class SteeringConfig:
     """Positions of the triggering clamps and of the refusal-direction addition. Holding features high at
     every generated position drives generation into repeating one token."""
     trigger_multiple: float = 1.0
-    """Triggering clamps each feature to this multiple of its maximum activation in the baseline."""
+    """Triggering clamps each feature to this multiple of its maximum activation on the benign
+    baseline prompts."""
     dose_multiples: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     """Clamp strengths of the dose-response curve, as multiples of the maximum activation."""
     n_random_controls: int = 3
-    """Random sets of live features of the same size, clamped the same way."""
+    """Random feature sets of the same size, clamped the same way. They are drawn from the
+    features active where the clamp acts: on harmful prompts at the suppression positions, on
+    benign prompts at the triggering positions."""
     refusal_direction: bool = True
     """Also compute the difference-of-means refusal direction and intervene with it."""
     direction_position: int = -1

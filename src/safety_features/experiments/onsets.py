@@ -47,7 +47,12 @@ from safety_features.experiments.config import AttributionConfig, SteeringConfig
 from safety_features.experiments.statistics import fit_logistic
 from safety_features.organism.corpus import Prompt
 from safety_features.saes.activations import skipped_token_ids, transcript_activations
-from safety_features.steering.interventions import ClampFeatures, OnsetWindow, Positions
+from safety_features.steering.interventions import (
+    ClampFeatures,
+    OnsetWindow,
+    Positions,
+    TokenLayout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +127,45 @@ def max_feature_activations(context: ExperimentContext) -> torch.Tensor:
     return maxima
 
 
+@torch.no_grad()
+def feature_maxima(
+    context: ExperimentContext, groups: Sequence[str], positions: Positions
+) -> torch.Tensor:
+    """Maximum of each feature over the baseline transcripts of `groups`, at the positions that
+    `positions` selects (a prompt's baseline onset anchors an OnsetWindow); BOS and padding
+    never count."""
+    loaded, loaded_sae = context.loaded, context.loaded_sae
+    responses = [r for run in context.baseline.values() for r in run if r.prompt.group in groups]
+    maxima = torch.zeros(loaded_sae.sae.cfg.d_sae)
+    if not responses:
+        return maxima
+    transcripts = [
+        (*r.generation.prompt_token_ids, *r.generation.response_token_ids) for r in responses
+    ]
+    layout = TokenLayout.for_transcripts(
+        [len(r.generation.prompt_token_ids) for r in responses],
+        [len(t) for t in transcripts],
+        onsets=[None if r.onset is None else r.onset.token_index for r in responses],
+        has_bos=loaded.tokenizer.bos_token_id is not None,
+    )
+    width = max(len(t) for t in transcripts)
+    selected = layout.mask(positions, len(transcripts), width, torch.device("cpu"))
+    skipped = skipped_token_ids(loaded)
+    keep = [
+        [bool(selected[row, i]) and token not in skipped for i, token in enumerate(ids)]
+        for row, ids in enumerate(transcripts)
+    ]
+    if not any(any(row) for row in keep):
+        return maxima
+    activations = transcript_activations(
+        loaded, loaded_sae.hook_name, transcripts, keep, progress=False
+    )
+    for chunk in activations.split(4096):
+        features = loaded_sae.sae.encode(chunk.to(loaded_sae.sae.W_dec.device)).cpu()
+        maxima = torch.maximum(maxima, features.max(dim=0).values)
+    return maxima
+
+
 def attribution_stage(
     context: ExperimentContext, config: AttributionConfig, k: int, seed: int
 ) -> AttributionResult:
@@ -154,6 +198,23 @@ def attribution_stage(
     live = torch.nonzero(maxima > 0).flatten().tolist()
     comparison = compare_with_baselines(ranking, contrast.feature_ids, live, k, seed=seed)
     return AttributionResult(ranking, contrast, comparison, maxima)
+
+
+def matched_pool(
+    matched: torch.Tensor, live: torch.Tensor, chosen: Sequence[int], count: int, name: str
+) -> torch.Tensor:
+    """`matched` when it holds enough features besides `chosen` for the random sets, else
+    `live` (every feature that fires anywhere in the baseline), with a warning."""
+    others = (matched > 0).sum() - sum(bool(matched[f] > 0) for f in chosen)
+    if count == 0 or others >= len(chosen):
+        return matched
+    logger.warning(
+        "Only %d features besides the chosen ones fire where the %s clamp acts; its random "
+        "sets come from every feature that fires in the baseline.",
+        int(others),
+        name,
+    )
+    return live
 
 
 def random_feature_sets(
@@ -231,9 +292,20 @@ def steering_stage(
     settings: SteeringConfig,
     seed: int,
 ) -> dict:
-    """Stages 3 to 6 of the module docstring; returns the metrics."""
+    """Stages 3 to 6 of the module docstring; returns the metrics.
+
+    Triggering clamps scale with each feature's maximum activation on benign prompts. Random
+    controls are drawn from the features active where their clamp acts: on harmful prompts at
+    the suppression positions, and on benign prompts at the triggering positions, so a random
+    set is as able to matter as the chosen one. `maxima` (over every baseline transcript) is
+    the fallback scale for features that never fire on benign prompts.
+    """
     sae = context.loaded_sae
     where = suppress_positions(settings)
+    benign_maxima = feature_maxima(context, ("benign",), "all")
+    scale = torch.where(benign_maxima > 0, benign_maxima, maxima)
+    suppress_pool = feature_maxima(context, ("harmful",), where)
+    trigger_pool = feature_maxima(context, ("benign",), settings.trigger_positions)  # type: ignore[arg-type]
 
     def suppress(ids: Sequence[int]) -> ClampFeatures:
         return ClampFeatures(
@@ -244,23 +316,25 @@ def steering_stage(
         return ClampFeatures(
             loaded_sae=sae,
             feature_ids=tuple(ids),
-            values=tuple(multiple * float(maxima[i]) for i in ids),
+            values=tuple(multiple * float(scale[i]) for i in ids),
             positions=settings.trigger_positions,  # type: ignore[arg-type]
         )
 
     conditions = Conditions(context)
     conditions.run("suppress_features", "harmful", [suppress(features)])
     conditions.run("suppress_activation_difference", "harmful", [suppress(contrast_features)])
-    random_sets = random_feature_sets(
-        maxima, features, len(features), settings.n_random_controls, seed
-    )
+    count = settings.n_random_controls
+    suppress_pool = matched_pool(suppress_pool, maxima, features, count, "suppression")
+    trigger_pool = matched_pool(trigger_pool, maxima, features, count, "triggering")
+    random_sets = random_feature_sets(suppress_pool, features, len(features), count, seed)
     for i, ids in enumerate(random_sets):
         conditions.run(f"suppress_random_{i}", "harmful", [suppress(ids)])
+    trigger_sets = random_feature_sets(trigger_pool, features, len(features), count, seed)
 
     multiples = sorted({*settings.dose_multiples, settings.trigger_multiple})
     for multiple in multiples:
         conditions.run(f"trigger_features_x{multiple:g}", "benign", [trigger(features, multiple)])
-    for i, ids in enumerate(random_sets):
+    for i, ids in enumerate(trigger_sets):
         conditions.run(f"trigger_random_{i}", "benign", [trigger(ids, settings.trigger_multiple)])
 
     conditions.run("suppress_features_on_benign", "benign", [suppress(features)])
@@ -269,7 +343,11 @@ def steering_stage(
     metrics: dict[str, Any] = {
         "features": list(features),
         "activation_difference_features": list(contrast_features),
-        "random_feature_sets": random_sets,
+        "random_feature_sets": {"suppression": random_sets, "triggering": trigger_sets},
+        "random_pools": {
+            "suppression": int((suppress_pool > 0).sum()),
+            "triggering": int((trigger_pool > 0).sum()),
+        },
         "conditions": conditions.summaries,
         "dose_response": {
             "features": conditions.dose_response(
