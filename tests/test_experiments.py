@@ -266,3 +266,37 @@ def test_side_effects_of_no_intervention_are_zero():
     assert changed.kl > 0.01
     assert changed.ce_loss > clean.ce_loss
     assert changed.n_tokens == sum(len(r.generation.response_token_ids) for r in responses)
+
+
+def test_feature_maxima_at_the_clamped_positions():
+    import torch
+
+    from safety_features.experiments.onsets import feature_maxima
+    from safety_features.experiments.runs import context_for
+    from safety_features.phases.detect import PhaseDetector
+
+    loaded = load_model("organism:chat")
+    sae = load_sae(SHIPPED_SAE)
+    detector = PhaseDetector(loaded.tokenizer, None, "lexical")
+    prompts = sample_prompts(0, "heldout", 2)
+    context = context_for(loaded, sae, detector, prompts, 8, 16, SMALL.steering, False)
+    context.run_baseline()
+    maxima = feature_maxima(context, ("benign",), "last_prompt")
+    expected = torch.zeros(sae.sae.cfg.d_sae)
+    for response in context.baseline_of("benign", 0) + context.baseline_of("benign", 1):
+        ids = torch.tensor([response.generation.prompt_token_ids])
+        _, cache = loaded.model.run_with_cache(ids, names_filter=sae.hook_name)
+        features = sae.sae.encode(cache[sae.hook_name][0, -1])
+        expected = torch.maximum(expected, features.detach())
+    assert torch.allclose(maxima, expected, atol=1e-4)
+
+
+def test_matched_pool_falls_back_when_too_small():
+    import torch
+
+    from safety_features.experiments.onsets import matched_pool
+
+    matched = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0])
+    live = torch.ones(5)
+    assert matched_pool(matched, live, [0], count=2, name="test") is matched
+    assert matched_pool(matched, live, [0, 1], count=2, name="test") is live
