@@ -4,9 +4,10 @@
 2. attribution: attribute each onset to the SAE's features (gradients), rank them with
    bootstrap intervals, and compare with the activation-difference and random baselines;
 3. suppression: clamp the top k features to 0 on harmful prompts. Do the same for the top k of
-   the activation-difference ranking and for random sets of k live features;
-4. triggering: clamp them to multiples of their maximum baseline activation on benign prompts,
-   over a range of multiples (the dose-response curve, with a logistic fit), with random sets;
+   the activation-difference ranking and for random sets of k features that fire where the
+   clamp acts;
+4. triggering: clamp them to multiples of their maximum activation on benign prompts, over a
+   range of multiples (the dose-response curve, with a logistic fit), with random sets;
 5. side effects of suppression: CE loss and KL on benign transcripts, and the safety-phase rate
    on benign prompts;
 6. the refusal direction on the same prompts: ablation on harmful prompts, addition on benign
