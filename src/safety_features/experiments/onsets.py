@@ -48,6 +48,7 @@ from safety_features.experiments.config import AttributionConfig, SteeringConfig
 from safety_features.experiments.statistics import fit_logistic
 from safety_features.organism.corpus import Prompt
 from safety_features.saes.activations import skipped_token_ids, transcript_activations
+from safety_features.saes.loading import LoadedSAE
 from safety_features.steering.interventions import (
     ClampFeatures,
     OnsetWindow,
@@ -285,6 +286,33 @@ def suppress_positions(settings: SteeringConfig) -> Positions:
     return settings.suppress_positions  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Clamps:
+    """Builds the suppression and triggering clamps of one experiment."""
+
+    loaded_sae: LoadedSAE
+    suppress_at: Positions
+    trigger_at: Positions
+    scale: torch.Tensor
+    """Per-feature activation that a triggering multiple of 1 clamps to."""
+
+    def suppress(self, ids: Sequence[int]) -> ClampFeatures:
+        return ClampFeatures(
+            loaded_sae=self.loaded_sae,
+            feature_ids=tuple(ids),
+            values=(0.0,) * len(ids),
+            positions=self.suppress_at,
+        )
+
+    def trigger(self, ids: Sequence[int], multiple: float) -> ClampFeatures:
+        return ClampFeatures(
+            loaded_sae=self.loaded_sae,
+            feature_ids=tuple(ids),
+            values=tuple(multiple * float(self.scale[i]) for i in ids),
+            positions=self.trigger_at,
+        )
+
+
 def steering_stage(
     context: ExperimentContext,
     features: Sequence[int],
@@ -301,54 +329,43 @@ def steering_stage(
     set is as able to matter as the chosen one. `maxima` (over every baseline transcript) is
     the fallback scale for features that never fire on benign prompts.
     """
-    sae = context.loaded_sae
     where = suppress_positions(settings)
+    trigger_at: Positions = settings.trigger_positions  # type: ignore[assignment]
     benign_maxima = feature_maxima(context, ("benign",), "all")
     scale = torch.where(benign_maxima > 0, benign_maxima, maxima)
-    suppress_pool = feature_maxima(context, ("harmful",), where)
-    trigger_pool = feature_maxima(context, ("benign",), settings.trigger_positions)  # type: ignore[arg-type]
-
-    def suppress(ids: Sequence[int]) -> ClampFeatures:
-        return ClampFeatures(
-            loaded_sae=sae, feature_ids=tuple(ids), values=(0.0,) * len(ids), positions=where
-        )
-
-    def trigger(ids: Sequence[int], multiple: float) -> ClampFeatures:
-        return ClampFeatures(
-            loaded_sae=sae,
-            feature_ids=tuple(ids),
-            values=tuple(multiple * float(scale[i]) for i in ids),
-            positions=settings.trigger_positions,  # type: ignore[arg-type]
-        )
+    clamps = Clamps(context.loaded_sae, where, trigger_at, scale)
+    count = settings.n_random_controls
+    pools = {
+        "suppression": matched_pool(
+            feature_maxima(context, ("harmful",), where), maxima, features, count, "suppression"
+        ),
+        "triggering": matched_pool(
+            feature_maxima(context, ("benign",), trigger_at), maxima, features, count, "triggering"
+        ),
+    }
+    random_sets = {
+        name: random_feature_sets(pool, features, len(features), count, seed)
+        for name, pool in pools.items()
+    }
 
     conditions = Conditions(context)
-    conditions.run("suppress_features", "harmful", [suppress(features)])
-    conditions.run("suppress_activation_difference", "harmful", [suppress(contrast_features)])
-    count = settings.n_random_controls
-    suppress_pool = matched_pool(suppress_pool, maxima, features, count, "suppression")
-    trigger_pool = matched_pool(trigger_pool, maxima, features, count, "triggering")
-    random_sets = random_feature_sets(suppress_pool, features, len(features), count, seed)
-    for i, ids in enumerate(random_sets):
-        conditions.run(f"suppress_random_{i}", "harmful", [suppress(ids)])
-    trigger_sets = random_feature_sets(trigger_pool, features, len(features), count, seed)
-
+    run_suppression(conditions, clamps, features, contrast_features, random_sets["suppression"])
     multiples = sorted({*settings.dose_multiples, settings.trigger_multiple})
-    for multiple in multiples:
-        conditions.run(f"trigger_features_x{multiple:g}", "benign", [trigger(features, multiple)])
-    for i, ids in enumerate(trigger_sets):
-        conditions.run(f"trigger_random_{i}", "benign", [trigger(ids, settings.trigger_multiple)])
-
-    conditions.run("suppress_features_on_benign", "benign", [suppress(features)])
+    run_triggering(
+        conditions,
+        clamps,
+        features,
+        multiples,
+        settings.trigger_multiple,
+        random_sets["triggering"],
+    )
     benign = context.baseline_of("benign", context.seeds[0])[: settings.n_side_effect_texts]
-    suppression_side_effects = side_effects(context.loaded, benign, [suppress(features)])
+    suppression_side_effects = side_effects(context.loaded, benign, [clamps.suppress(features)])
     metrics: dict[str, Any] = {
         "features": list(features),
         "activation_difference_features": list(contrast_features),
-        "random_feature_sets": {"suppression": random_sets, "triggering": trigger_sets},
-        "random_pools": {
-            "suppression": int((suppress_pool > 0).sum()),
-            "triggering": int((trigger_pool > 0).sum()),
-        },
+        "random_feature_sets": random_sets,
+        "random_pools": {name: int((pool > 0).sum()) for name, pool in pools.items()},
         "conditions": conditions.summaries,
         "dose_response": {
             "features": conditions.dose_response(
@@ -362,14 +379,46 @@ def steering_stage(
             }
         },
     }
-    trigger_name = f"trigger_features_x{settings.trigger_multiple:g}"
     if settings.refusal_direction:
         metrics["refusal_direction"] = refusal_stage(context, conditions, settings, features, seed)
         metrics["dose_response"]["refusal_direction"] = metrics["refusal_direction"].pop(
             "dose_response"
         )
-    metrics["summary"] = headline(conditions, len(random_sets), trigger_name, metrics)
+    trigger_name = f"trigger_features_x{settings.trigger_multiple:g}"
+    metrics["summary"] = headline(conditions, count, trigger_name, metrics)
     return metrics
+
+
+def run_suppression(
+    conditions: Conditions,
+    clamps: Clamps,
+    features: Sequence[int],
+    contrast_features: Sequence[int],
+    random_sets: Sequence[Sequence[int]],
+) -> None:
+    conditions.run("suppress_features", "harmful", [clamps.suppress(features)])
+    conditions.run(
+        "suppress_activation_difference", "harmful", [clamps.suppress(contrast_features)]
+    )
+    for i, ids in enumerate(random_sets):
+        conditions.run(f"suppress_random_{i}", "harmful", [clamps.suppress(ids)])
+    conditions.run("suppress_features_on_benign", "benign", [clamps.suppress(features)])
+
+
+def run_triggering(
+    conditions: Conditions,
+    clamps: Clamps,
+    features: Sequence[int],
+    multiples: Sequence[float],
+    headline_multiple: float,
+    random_sets: Sequence[Sequence[int]],
+) -> None:
+    for multiple in multiples:
+        conditions.run(
+            f"trigger_features_x{multiple:g}", "benign", [clamps.trigger(features, multiple)]
+        )
+    for i, ids in enumerate(random_sets):
+        conditions.run(f"trigger_random_{i}", "benign", [clamps.trigger(ids, headline_multiple)])
 
 
 def direction_prompts(context: ExperimentContext, settings: SteeringConfig, seed: int):

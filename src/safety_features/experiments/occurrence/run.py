@@ -115,26 +115,33 @@ def occurrence_stages(
     }
     plots.plot_rates(folder / "rates.png", rates)
     plots.plot_onsets(folder / "onsets.png", onsets["values"])
+    metrics["clusters"] = clusters_stage(loaded, detector, every_response, config, hook, folder)
+    if base is not None and in_group(samples, config, config.prefill_group):
+        metrics.update(base_model_stages(loaded, base, detector, samples, config, folder, progress))
+    metrics["probe"] = probe_stage(loaded, samples, config, hook)
+    return metrics
 
+
+def clusters_stage(loaded, detector, responses, config: OccurrenceConfig, hook: str, folder: Path):
+    """Cluster the safety sentences by both representations and plot each clustering."""
     scorer = detector.scorer
     embedder = scorer if isinstance(scorer, EmbeddingScorer) else EmbeddingScorer()
+    field = config.category_field
     clusterings = cluster_safety_sentences(
         loaded,
         hook,
-        every_response,
+        responses,
         field,
         embedder,
         config.max_clusters,
         config.n_examples_per_cluster,
         config.seed,
     )
-    metrics["clusters"] = {"hook_name": hook}
-    with_onset = [
-        r for r in every_response if r.onset is not None and r.onset.token_index is not None
-    ]
+    result: dict = {"hook_name": hook}
+    with_onset = [r for r in responses if r.onset is not None and r.onset.token_index is not None]
     categories = [category_of(r.prompt, field) for r in with_onset]
     for name, clustering in clusterings.items():
-        metrics["clusters"][name] = None if clustering is None else clustering.to_dict()
+        result[name] = None if clustering is None else clustering.to_dict()
         if clustering is not None:
             plots.plot_clusters(
                 folder / f"clusters_{name}.png",
@@ -143,47 +150,62 @@ def occurrence_stages(
                 categories,
                 f"Safety sentences by {name} (k = {clustering.k})",
             )
+    return result
 
-    group = in_group(samples, config, config.prefill_group)
-    if base is not None and group:
-        check_same_tokenizer(loaded, base)
-        group_prompts = [samples.prompts[i] for i in group]
-        answers = compliant_answers(
-            base,
-            detector,
-            group_prompts,
-            max(config.prefill_lengths, default=1) or 1,
-            config.batch_size,
-            progress,
-        )
-        prefill = prefill_test(
-            loaded,
-            detector,
-            group_prompts,
-            answers,
-            config.prefill_lengths,
-            config.prefill_new_tokens,
-            config.batch_size,
-            config.n_bootstrap,
-        )
-        metrics["prefill"] = {"group": config.prefill_group, "by_length": prefill}
-        plots.plot_prefill(folder / "prefill.png", prefill)
-        curves = {}
-        for name in dict.fromkeys([config.prefill_group, "benign"]):
-            rows = in_group(samples, config, name)
-            if rows:
-                values = divergence_by_position(loaded, base, [samples.greedy[i] for i in rows])
-                curves[name] = divergence_curve(values, config.n_bootstrap)
-        metrics["divergence"] = {"base_model": base.name, "curves": curves}
-        plots.plot_divergence(folder / "divergence.png", curves)
 
+def base_model_stages(
+    loaded: LoadedModel,
+    base: LoadedModel,
+    detector: PhaseDetector,
+    samples: Samples,
+    config: OccurrenceConfig,
+    folder: Path,
+    progress: bool,
+) -> dict:
+    """The prefilling test and the chat-base KL divergence, which both need the base model."""
+    check_same_tokenizer(loaded, base)
+    group_prompts = [samples.prompts[i] for i in in_group(samples, config, config.prefill_group)]
+    answers = compliant_answers(
+        base,
+        detector,
+        group_prompts,
+        max(config.prefill_lengths, default=1) or 1,
+        config.batch_size,
+        progress,
+    )
+    prefill = prefill_test(
+        loaded,
+        detector,
+        group_prompts,
+        answers,
+        config.prefill_lengths,
+        config.prefill_new_tokens,
+        config.batch_size,
+        config.n_bootstrap,
+    )
+    plots.plot_prefill(folder / "prefill.png", prefill)
+    curves = {}
+    for name in dict.fromkeys([config.prefill_group, "benign"]):
+        rows = in_group(samples, config, name)
+        if rows:
+            values = divergence_by_position(loaded, base, [samples.greedy[i] for i in rows])
+            curves[name] = divergence_curve(values, config.n_bootstrap)
+    plots.plot_divergence(folder / "divergence.png", curves)
+    return {
+        "prefill": {"group": config.prefill_group, "by_length": prefill},
+        "divergence": {"base_model": base.name, "curves": curves},
+    }
+
+
+def probe_stage(loaded: LoadedModel, samples: Samples, config: OccurrenceConfig, hook: str) -> dict:
+    """Probe the last prompt token at `hook` and at every residual hook for the greedy outcome."""
     labels = np.array([float(r.has_safety_phase) for r in samples.greedy])
     texts = [p.text for p in samples.prompts]
-    prompt_categories = [category_of(p, field) for p in samples.prompts]
-    metrics["probe"] = {"headline_hook": hook, "by_hook": {}}
+    prompt_categories = [category_of(p, config.category_field) for p in samples.prompts]
+    result: dict = {"headline_hook": hook, "by_hook": {}}
     for name in dict.fromkeys([hook, *probe_hooks(loaded)]):
         features = prompt_activations(loaded, name, texts, position=-1).numpy()
-        metrics["probe"]["by_hook"][name] = probe_report(
+        result["by_hook"][name] = probe_report(
             features,
             labels,
             prompt_categories,
@@ -191,7 +213,7 @@ def occurrence_stages(
             config.n_random_directions,
             config.seed,
         )
-    return metrics
+    return result
 
 
 def run_occurrence(
