@@ -49,6 +49,16 @@ def seed_everything() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def no_generation(monkeypatch):
+    """Fail the test if any generation starts, for checks that must come before it."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("generation started")
+
+    monkeypatch.setattr("safety_features.models.generation.generate_batch", fail)
+
+
 @pytest.fixture(scope="session")
 def tiny_organism_dir(tmp_path_factory) -> Path:
     config = load_config(OrganismConfig, TINY_ORGANISM_CONFIG)

@@ -137,7 +137,7 @@ def test_features_from_needs_enough_features(steer_run, tmp_path, no_generation)
         run_experiment(config, tmp_path / "out", steer=True, progress=False)
 
 
-def test_features_from_a_folder_that_is_no_attribute_run(tmp_path, no_generation):
+def test_features_from_non_attribute_folder(tmp_path, no_generation):
     config = replace(SMALL, features_from=str(tmp_path))
     with pytest.raises(ExperimentInputError, match="is not a readable attribute run"):
         run_experiment(config, tmp_path / "out", steer=True, progress=False)
@@ -158,16 +158,6 @@ def test_features_from_another_sae_rejected(steer_run, tmp_path, tiny_sae_dir):
     config = replace(SMALL, features_from=str(fake))
     with pytest.raises(ExperimentInputError, match="used another SAE"):
         run_experiment(config, tmp_path / "out", steer=True, progress=False)
-
-
-@pytest.fixture
-def no_generation(monkeypatch):
-    """Fail the test if any generation starts."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("generation started")
-
-    monkeypatch.setattr("safety_features.models.generation.generate_batch", refuse)
 
 
 @pytest.mark.usefixtures("no_generation")

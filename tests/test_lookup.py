@@ -324,3 +324,11 @@ def test_encoded_chunks_cover_every_token_once(index):
     for first, features in encoded_chunks(loaded, sae, Fake(), 128, "test"):
         seen.extend(range(first, first + features.shape[0]))
     assert seen == list(range(len(index.corpus["tokens"])))
+
+
+def test_corpus_prompts_file_errors(tmp_path, no_generation):
+    suite = tmp_path / "corpus.jsonl"
+    suite.write_text('{"text": "hi"}\n')
+    with pytest.raises(ValueError, match="line 1: expected a JSON object with 'prompt'"):
+        build_index(replace(SMALL, prompts_file=str(suite)), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -157,14 +157,6 @@ def test_holm_correction():
     assert holm([0.2, 0.9]) == pytest.approx([0.4, 0.9])
 
 
-@pytest.fixture
-def no_generation(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("generation started")
-
-    monkeypatch.setattr("safety_features.models.generation.generate_batch", refuse)
-
-
 @pytest.mark.usefixtures("no_generation")
 def test_empty_category_rejected_before_generation(tmp_path):
     suite = tmp_path / "suite.yaml"

@@ -16,7 +16,8 @@ def test_bootstrap_of_constant_is_exact():
 def test_bootstrap_skips_undefined_values():
     values = np.array([[1.0, np.nan], [3.0, np.nan], [np.nan, np.nan]])
     estimate = bootstrap_mean(values, n_bootstrap=500)
-    assert estimate.mean == 2.0 and estimate.n == 2
+    assert estimate.mean == 2.0
+    assert estimate.n == 2
     assert 1.0 <= estimate.low <= 2.0 <= estimate.high <= 3.0
     assert math.isnan(bootstrap_mean(np.full((2, 2), np.nan)).mean)
 

@@ -145,7 +145,7 @@ def attribute_batch(
         with torch.no_grad():
             features = sae.encode(activation)
             error = activation - sae.decode(features)
-        # The leaves are the nodes on the path, a f and a e; the gradient is taken there and
+        # The leaves are the nodes on the path, a f and a e. The gradient is taken there and
         # multiplied by the nodes' actual values f and e.
         nodes["features"], nodes["error"] = features, error
         leaves["features"] = (scale * features).requires_grad_(True)

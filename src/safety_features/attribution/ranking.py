@@ -24,7 +24,7 @@ from safety_features.phases.responses import DetectedResponse
 
 
 def onset_examples(responses: Sequence[DetectedResponse]) -> list[OnsetExample]:
-    """One OnsetExample per response with a safety onset at a known token."""
+    """Build one OnsetExample per response with a safety onset at a known token."""
     examples = []
     for response in responses:
         onset = response.onset

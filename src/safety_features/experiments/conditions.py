@@ -1,6 +1,6 @@
 """Experimental conditions: regenerate under interventions and summarise the safety phase.
 
-An ExperimentContext holds what every condition shares: the model, the SAE, the phase detector,
+An ExperimentContext contains what every condition shares: the model, the SAE, the phase detector,
 the prompts, the sampling seeds and each seed's baseline responses. A condition regenerates one
 prompt group under a list of interventions, once per seed, detects the phases, and summarises
 three outcomes per response, each with a bootstrap interval over prompts and seeds:

@@ -55,10 +55,10 @@ class AttributionConfig:
     onset_groups: tuple[str, ...] = ("harmful",)
     """Prompt groups whose onsets are attributed."""
     select_by: str = "specific_attribution"
-    """Ranking that picks the clamped features: "attribution"; "specific_attribution", the
-    attribution ranking among features more active at onsets than at matched control
-    positions, which leaves out features that fire on every prompt; or
-    "activation_difference"."""
+    """Ranking that picks the clamped features: "attribution", "specific_attribution" or
+    "activation_difference". "specific_attribution" keeps the attribution order but only
+    features more active at onsets than at matched control positions, so features that fire
+    on every prompt are left out."""
     n_top: int = 50
     """Features listed with bootstrap intervals."""
     n_bootstrap: int = 1000

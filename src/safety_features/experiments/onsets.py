@@ -75,7 +75,7 @@ class AttributionResult:
     """Maximum activation of every feature over the baseline transcripts."""
 
     def selected(self, config: AttributionConfig, k: int) -> list[int]:
-        """The k features that `config.select_by` picks (see AttributionConfig)."""
+        """Return the k features that `config.select_by` picks (see AttributionConfig)."""
         if config.select_by == "activation_difference":
             return list(self.contrast.feature_ids[:k])
         if config.select_by == "specific_attribution":
@@ -205,8 +205,8 @@ def attribution_stage(
 def matched_pool(
     matched: torch.Tensor, live: torch.Tensor, chosen: Sequence[int], count: int, name: str
 ) -> torch.Tensor:
-    """`matched` when it holds enough features besides `chosen` for the random sets, else
-    `live` (every feature that fires anywhere in the baseline), with a warning."""
+    """Return `matched` when it contains enough features besides `chosen` for the random sets,
+    else `live` (every feature that fires anywhere in the baseline), with a warning."""
     others = (matched > 0).sum() - sum(bool(matched[f] > 0) for f in chosen)
     if count == 0 or others >= len(chosen):
         return matched

@@ -16,7 +16,7 @@ CURVE_LABELS = {
 
 
 def plot_dose_response(path: str | Path, dose_response: dict) -> None:
-    """One panel per curve: transition probability with intervals, and the logistic fit."""
+    """Plot one panel per curve: transition probability with intervals, and the logistic fit."""
     plt = pyplot()
     names = [n for n in CURVE_LABELS if n in dose_response]
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)

@@ -20,7 +20,7 @@ CONDITION_HEADER = ("condition", "prompts", "safety-phase rate", "onset delay", 
 
 
 def condition_rows(metrics: dict) -> list[tuple[str, ...]]:
-    """One row per condition: rate, onset delay and phase duration with 95% intervals."""
+    """Build one row per condition: rate, onset delay and phase duration with 95% intervals."""
     rows: list[tuple[str, ...]] = []
     for name, summary in metrics.get("conditions", {}).items():
         rows.append(
@@ -64,7 +64,7 @@ def text_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
 
 
 def format_experiment(metrics: dict) -> str:
-    """The terminal summary of an `attribute` or `steer` run."""
+    """Format the terminal summary of an `attribute` or `steer` run."""
     shares = metrics["attribution"]["attribution_share"]
     source = metrics.get("features_source", "attribution")
     parts = [f"Clamped features from: {source}"] if source != "attribution" else []

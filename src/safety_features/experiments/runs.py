@@ -1,6 +1,6 @@
 """Run folders of `safety-features attribute` and `safety-features steer`.
 
-Every run folder holds the resolved config (`config.yaml`), a provenance manifest
+Every run folder contains the resolved config (`config.yaml`), a provenance manifest
 (`manifest.json`: model and SAE hashes, prompts, detector config, seeds, intervention schedule),
 `metrics.json`, `attribution.json`, plots, and every response (`responses.jsonl`). The folder
 is written under a temporary name and renamed when the run has finished.
@@ -65,36 +65,55 @@ class PromptSuiteError(ExperimentInputError):
 
 
 def repository_path(path: str) -> Path:
-    """A path as given when it exists or is absolute, else inside the repository."""
+    """Return the path as given when it exists or is absolute, else inside the repository."""
     candidate = Path(path).expanduser()
     return candidate if candidate.is_absolute() or candidate.exists() else REPOSITORY_ROOT / path
 
 
-def read_prompt_suite(path: str | Path) -> list[Prompt]:
-    """Read {"prompt", "group", optional "category"} lines; groups as in the organism."""
+def read_jsonl_prompts(
+    path: str | Path, required: Sequence[str], error: type[Exception]
+) -> list[tuple[int, dict]]:
+    """Read a JSONL prompt file as (line number, record) pairs, blank lines skipped.
+
+    Every record must be a JSON object with the `required` keys and a non-empty "prompt";
+    otherwise `error` is raised with the file, the line and the fix.
+    """
     path = Path(path)
     if not path.is_file():
-        raise PromptSuiteError(f"Prompt suite {path} not found: pass an existing JSONL file.")
-    prompts = []
+        raise error(f"Prompt suite {path} not found: pass an existing JSONL file.")
+    expected = " and ".join(repr(key) for key in required)
+    records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            text, group = record["prompt"], record["group"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise PromptSuiteError(
-                f"{path}, line {number}: expected a JSON object with 'prompt' and 'group' "
-                f"({type(error).__name__}: {error})."
-            ) from error
+            values = [record[key] for key in required]
+        except (json.JSONDecodeError, KeyError, TypeError) as exception:
+            raise error(
+                f"{path}, line {number}: expected a JSON object with {expected} "
+                f"({type(exception).__name__}: {exception})."
+            ) from exception
+        text = values[0]
+        if not isinstance(text, str) or not text.strip():
+            raise error(f"{path}, line {number}: the prompt is empty.")
+        records.append((number, record))
+    if not records:
+        raise error(f"Prompt suite {path} has no prompts.")
+    return records
+
+
+def read_prompt_suite(path: str | Path) -> list[Prompt]:
+    """Read {"prompt", "group", optional "category"} lines; groups as in the organism."""
+    prompts = []
+    for number, record in read_jsonl_prompts(path, ("prompt", "group"), PromptSuiteError):
+        group = record["group"]
         if group not in GROUPS:
             raise PromptSuiteError(
                 f"{path}, line {number}: group {group!r} is unknown; use one of {', '.join(GROUPS)}."
             )
-        if not isinstance(text, str) or not text.strip():
-            raise PromptSuiteError(f"{path}, line {number}: the prompt is empty.")
         category = str(record.get("category", group))
-        prompts.append(Prompt(text, group, category, f"suite/{number}", "suite"))
+        prompts.append(Prompt(record["prompt"], group, category, f"suite/{number}", "suite"))
     return prompts
 
 
@@ -105,7 +124,7 @@ def experiment_prompts(config: ExperimentConfig) -> list[Prompt]:
 
 
 def read_attribute_run(folder: str | Path, k: int) -> tuple[list[int], dict]:
-    """The first k selected features of an `attribute` run folder, and its manifest.
+    """Return the first k selected features of an `attribute` run folder, and its manifest.
 
     Checked before any model is loaded: the folder must be an attribute run (attribution.json
     beside manifest.json) that selected at least k features.
@@ -255,15 +274,15 @@ def run_experiment(
     out_dir = check_output_folder(Path(out_dir), "metrics.json", overwrite)
     start = time.perf_counter()
     features = list(config.steering.features)
-    from_manifest: dict = {}
     source = "config" if features else "attribution"
-    if steer and not features and config.features_from:
+    from_run = steer and not features and config.features_from is not None
+    if from_run:
         features, from_manifest = read_attribute_run(
-            config.features_from, config.steering.n_features
+            str(config.features_from), config.steering.n_features
         )
         source = f"attribute run {config.features_from}"
     loaded, loaded_sae, detector, prompts = prepare(config, progress)
-    if source.startswith("attribute run"):
+    if from_run:
         check_same_sae(str(config.features_from), from_manifest, loaded_sae)
     context = context_for(
         loaded,

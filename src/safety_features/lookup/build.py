@@ -31,7 +31,8 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from safety_features.config import config_to_dict
-from safety_features.experiments.runs import repository_path
+from safety_features.experiments.onsets import ExperimentInputError
+from safety_features.experiments.runs import read_jsonl_prompts, repository_path
 from safety_features.files import (
     atomic_directory,
     check_output_folder,
@@ -58,21 +59,12 @@ N_DECODER_TOKENS = 10
 def corpus_prompts(config: IndexConfig) -> list[Prompt]:
     if not config.prompts_file:
         return sample_prompts(config.seed, "train", config.n_prompts_per_group)
-    path = repository_path(config.prompts_file)
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            record = json.loads(line)
-            group = str(record.get("group", "suite"))
-            prompts.append(
-                Prompt(
-                    record["prompt"],
-                    group,
-                    str(record.get("category", group)),
-                    f"suite/{number}",
-                    "suite",
-                )
-            )
+    path = repository_path(config.prompts_file)
+    for number, record in read_jsonl_prompts(path, ("prompt",), ExperimentInputError):
+        group = str(record.get("group", "suite"))
+        category = str(record.get("category", group))
+        prompts.append(Prompt(record["prompt"], group, category, f"suite/{number}", "suite"))
     return prompts
 
 

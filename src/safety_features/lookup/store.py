@@ -1,6 +1,6 @@
 """A feature index on disk, and reading it back without torch.
 
-An index folder holds open formats only:
+An index folder contains open formats only:
 
     index.json            what the index was built from (SAE and model hashes, labels, corpus)
     features.safetensors  per-feature arrays, first dimension d_sae (see FEATURE_ARRAYS)

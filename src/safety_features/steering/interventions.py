@@ -216,7 +216,7 @@ class Intervention:
         raise NotImplementedError
 
     def describe(self) -> dict:
-        """A JSON-ready record of this intervention, for run manifests."""
+        """Describe this intervention as a JSON-ready record, for run manifests."""
         positions = self.positions
         return {
             "kind": type(self).__name__,

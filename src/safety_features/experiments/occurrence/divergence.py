@@ -1,4 +1,4 @@
-"""Where safety tuning acts: KL(chat ‖ base) of the next-token distributions, by response position.
+"""The effect of safety tuning by position: KL(chat ‖ base) of the next-token distributions, by response position.
 
 Both models read the same transcripts (prompt and the chat model's greedy response); at the
 position that predicts response token t, the divergence is

@@ -162,7 +162,7 @@ def base_model_stages(
     folder: Path,
     progress: bool,
 ) -> dict:
-    """The prefilling test and the chat-base KL divergence, which both need the base model."""
+    """Run the prefilling test and the chat-base KL divergence, which both need the base model."""
     check_same_tokenizer(loaded, base)
     group_prompts = [samples.prompts[i] for i in in_group(samples, config, config.prefill_group)]
     answers = compliant_answers(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from safety_features.experiments.onsets import ExperimentInputError
-from safety_features.experiments.runs import repository_path
+from safety_features.experiments.runs import read_jsonl_prompts, repository_path
 from safety_features.models.generation import generate
 from safety_features.models.loading import LoadedModel
 from safety_features.organism.corpus import Prompt, sample_prompts
@@ -31,23 +30,10 @@ def read_suite(path: str | Path) -> list[Prompt]:
     if path.suffix in (".yaml", ".yml"):
         return suite_from_mapping(path, yaml.safe_load(path.read_text(encoding="utf-8")))
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            text, category = record["prompt"], str(record["category"])
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise SuiteError(
-                f"{path}, line {number}: expected a JSON object with 'prompt' and 'category' "
-                f"({type(error).__name__}: {error})."
-            ) from error
-        if not isinstance(text, str) or not text.strip():
-            raise SuiteError(f"{path}, line {number}: the prompt is empty.")
+    for number, record in read_jsonl_prompts(path, ("prompt", "category"), SuiteError):
+        category = str(record["category"])
         group = str(record.get("group", category))
-        prompts.append(Prompt(text, group, category, f"suite/{number}", "suite"))
-    if not prompts:
-        raise SuiteError(f"Prompt suite {path} has no prompts.")
+        prompts.append(Prompt(record["prompt"], group, category, f"suite/{number}", "suite"))
     return prompts
 
 
@@ -97,7 +83,7 @@ class Samples:
     """One list over the prompts per sample seed."""
 
     def runs(self) -> list[list[DetectedResponse]]:
-        """The greedy run followed by the sampled runs."""
+        """Return the greedy run followed by the sampled runs."""
         return [self.greedy, *self.sampled]
 
     def records(self) -> list[dict]:
