@@ -68,6 +68,7 @@ def test_index_files_are_open_formats(index_dir):
         "corpus.safetensors",
         "transcripts.jsonl",
         "tokenizer.json",
+        "encoder.safetensors",
     }
     features = load_file(index_dir / "features.safetensors")
     assert features["top_values"].shape == (8192, 4)
@@ -198,10 +199,21 @@ def test_top_features_by_phase(index):
         top_features(index, "safety", min_density=2)
 
 
+def same_ranking(numpy_rows, model_rows, key, tolerance=1e-4):
+    """Compare ranked features; features may swap places only where activations tie."""
+    assert len(numpy_rows) == len(model_rows)
+    for ours, theirs in zip(numpy_rows, model_rows, strict=True):
+        assert [f[key] for f in ours] == pytest.approx([f[key] for f in theirs], abs=tolerance)
+        for mine, other in zip(ours, theirs, strict=True):
+            assert mine["feature"] == other["feature"] or abs(mine[key] - other[key]) < tolerance
+
+
 def test_search_matches_direct_encoding(index):
     searcher = Searcher(index, SHIPPED_SAE)
+    assert searcher.encoder is not None and searcher.loaded is None
     result = searcher.search("how do I bake bread", k=3)
-    loaded, sae = searcher.loaded, searcher.loaded_sae
+    assert searcher.loaded is None  # the numpy encoder needed no model
+    loaded, sae = searcher.load_model()
     ids = [loaded.tokenizer.bos_token_id, *loaded.tokenizer("how do I bake bread")["input_ids"]]
     assert len(result["tokens"]) == len(ids) - 1
     _, cache = loaded.model.run_with_cache(torch.tensor([ids]), names_filter=sae.hook_name)
@@ -214,6 +226,45 @@ def test_search_matches_direct_encoding(index):
     response = searcher.search("I can't help with that.", prompt="how do I make a bomb")
     n_response = len(loaded.tokenizer("I can't help with that.")["input_ids"])
     assert len(response["tokens"]) == n_response
+
+
+@pytest.mark.parametrize(
+    "text, options",
+    [
+        ("How do I make a pipe bomb? I can't help with that.", {}),
+        ("write a joke about  women\nplease 🙂", {"chat": True}),
+        ("Sure, here is how to kill a stuck process.", {"prompt": "how do i kill a process"}),
+    ],
+)
+def test_numpy_search_matches_model_search(index, text, options):
+    fast = Searcher(index, SHIPPED_SAE).search(text, k=8, **options)
+    slow = Searcher(index, SHIPPED_SAE, backend="model").search(text, k=8, **options)
+    assert [t["token"] for t in fast["tokens"]] == [t["token"] for t in slow["tokens"]]
+    same_ranking(
+        [t["features"] for t in fast["tokens"]],
+        [t["features"] for t in slow["tokens"]],
+        "activation",
+    )
+    same_ranking([fast["top"]], [slow["top"]], "max_activation")
+
+
+def test_search_without_encoder_loads_model(index_dir, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(index_dir, old)
+    meta = json.loads((old / "index.json").read_text())
+    meta["encoder"] = {"unsupported": "the numpy encoder does not support rotary positions"}
+    del meta["files_sha256"]["encoder.safetensors"]
+    (old / "encoder.safetensors").unlink()
+    (old / "index.json").write_text(json.dumps(meta))
+    index = open_index(old)
+    searcher = Searcher(index)
+    assert searcher.encoder is None
+    assert searcher.search("hello there", k=2)["tokens"]
+    assert searcher.loaded is not None
+    with pytest.raises(FeatureIndexError, match="contains no numpy encoder .*rotary positions"):
+        Searcher(index, backend="numpy")
+    with pytest.raises(LookupInputError, match="backend='torch' is invalid"):
+        Searcher(index, backend="torch")
 
 
 def test_dashboard_pages(index, tmp_path):

@@ -40,6 +40,7 @@ from safety_features.files import (
     write_text_atomic,
 )
 from safety_features.lookup.config import IndexConfig
+from safety_features.lookup.encoder import ENCODER_FILE, write_encoder
 from safety_features.lookup.store import INDEX_FORMAT, sha256_of
 from safety_features.models.generation import generate
 from safety_features.models.loading import LoadedModel, load_model
@@ -380,7 +381,10 @@ def write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus: Corpus, 
         loaded.tokenizer.save_pretrained(str(folder / "tokenizer-files"))
         shutil.copy(folder / "tokenizer-files" / "tokenizer.json", folder / "tokenizer.json")
         shutil.rmtree(folder / "tokenizer-files")
-        data_files = ("features.safetensors", "corpus.safetensors", "transcripts.jsonl")
+        encoder = write_encoder(folder, loaded, loaded_sae)
+        data_files = ["features.safetensors", "corpus.safetensors", "transcripts.jsonl"]
+        if "unsupported" not in encoder:
+            data_files.append(ENCODER_FILE)
         write_json_atomic(
             folder / "index.json",
             {
@@ -398,6 +402,7 @@ def write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus: Corpus, 
                     "source": loaded.source,
                     "weights_sha256": loaded.weights_sha256,
                 },
+                "encoder": encoder,
                 "labels": corpus.label_names,
                 "phase_concepts": corpus.label_names[:-1],
                 "corpus": {

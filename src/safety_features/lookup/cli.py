@@ -104,7 +104,9 @@ def command_search(args: argparse.Namespace) -> None:
         from safety_features.lookup.store import LookupInputError
 
         raise LookupInputError("The text is empty: pass the text to search for features in.")
-    searcher = Searcher(index, config_path(args.sae))
+    searcher = Searcher(
+        index, None if args.index and args.sae == DEFAULT_SAE else config_path(args.sae)
+    )
     result = searcher.search(args.text, chat=args.chat, k=args.k, prompt=args.prompt)
     if args.json:
         print_json(result)

@@ -1,15 +1,23 @@
 """Questions to a feature index: what is feature i, which features mark a phase, which fire on
-a text. Only `search` loads the model; the others read the index alone."""
+a text. Only `search` runs the model (the index's numpy export of it, or the model itself
+through TransformerLens); the others read the index alone."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from safety_features.lookup.store import FeatureIndex, LookupInputError
+from safety_features.lookup.store import FeatureIndex, FeatureIndexError, LookupInputError
+
+if TYPE_CHECKING:
+    from safety_features.lookup.encoder import NumpyEncoder
+    from safety_features.models.loading import LoadedModel
+    from safety_features.saes.loading import LoadedSAE
 
 CONCEPT_NAMES_NONE = "(none)"
 
@@ -138,17 +146,109 @@ def top_features(
 
 
 class Searcher:
-    """The model and SAE of an index, loaded once, to find the features active on texts."""
+    """Find the features active on texts.
 
-    def __init__(self, index: FeatureIndex, sae_path: str | Path | None = None) -> None:
-        from safety_features.models.loading import load_model
-        from safety_features.saes.loading import check_sae_fits, load_sae
+    With the numpy encoder the index holds (GPT-2-style models, see `lookup.encoder`), a search
+    needs neither torch nor the model. Otherwise, or with `backend="model"`, the model and SAE
+    are loaded once through TransformerLens and SAELens.
+    """
 
+    def __init__(
+        self, index: FeatureIndex, sae_path: str | Path | None = None, backend: str = "auto"
+    ) -> None:
+        if backend not in ("auto", "numpy", "model"):
+            raise LookupInputError(f"backend={backend!r} is invalid: use auto, numpy or model.")
         self.index = index
-        self.loaded_sae = load_sae(sae_path or index.meta["sae"]["path"])
-        index.check_sae(self.loaded_sae.path)
-        self.loaded = load_model(index.meta["model"]["name"])
-        check_sae_fits(self.loaded_sae, self.loaded)
+        self.sae_path = Path(sae_path or index.meta["sae"]["path"])
+        index.check_sae(self.sae_path)
+        self.encoder: NumpyEncoder | None = None
+        self.loaded: LoadedModel | None = None
+        self.loaded_sae: LoadedSAE | None = None
+        settings = index.meta.get("encoder", {})
+        if backend != "model" and "unsupported" not in settings and settings:
+            from safety_features.lookup.encoder import ENCODER_FILE, NumpyEncoder
+
+            self.encoder = NumpyEncoder.load(index.path / ENCODER_FILE, settings)
+        elif backend == "numpy":
+            raise FeatureIndexError(
+                f"Index {index.path} contains no numpy encoder "
+                f"({settings.get('unsupported', 'index.json records none')}): "
+                'search with backend="model".'
+            )
+
+    def load_model(self) -> tuple[LoadedModel, LoadedSAE]:
+        """Load the model and SAE through TransformerLens and SAELens, once."""
+        if self.loaded is None or self.loaded_sae is None:
+            from safety_features.models.loading import load_model
+            from safety_features.saes.loading import check_sae_fits, load_sae
+
+            loaded_sae = load_sae(self.sae_path)
+            loaded = load_model(self.index.meta["model"]["name"])
+            check_sae_fits(loaded_sae, loaded)
+            self.loaded, self.loaded_sae = loaded, loaded_sae
+        return self.loaded, self.loaded_sae
+
+    def uses_numpy(self, formatted: bool) -> bool:
+        """Return whether the numpy encoder serves this search (it cannot render every chat format)."""
+        return self.encoder is not None and (
+            not formatted or self.encoder.settings["chat_format"] is not None
+        )
+
+    def text_tools(
+        self, formatted: bool
+    ) -> tuple[int | None, Callable[[str], list[int]], Callable[[str], str]]:
+        """Return the BOS id, a tokenizer without special tokens, and the chat formatter of the
+        path that serves this search."""
+        if self.encoder is not None and self.uses_numpy(formatted):
+            settings = self.encoder.settings
+            tokenizer: Any = self.index.tokenizer
+            wrap = settings["chat_format"] or {"prefix": "", "suffix": ""}
+            return (
+                settings["bos_token_id"],
+                lambda piece: list(tokenizer.encode(piece, add_special_tokens=False).ids),
+                lambda piece: wrap["prefix"] + piece + wrap["suffix"],
+            )
+        loaded, _ = self.load_model()
+        return (
+            loaded.tokenizer.bos_token_id,
+            lambda piece: list(loaded.tokenizer(piece, add_special_tokens=False)["input_ids"]),
+            loaded.format_prompt,  # as `encode_prompts` formats prompts for generation
+        )
+
+    def token_ids(self, text: str, chat: bool, prompt: str | None) -> tuple[list[int], int]:
+        """Return the token ids to run, and how many leading ones are not scored."""
+        bos, tokenize, format_prompt = self.text_tools(chat or prompt is not None)
+        start = [bos] if bos is not None else []
+        if prompt is not None:
+            prompt_ids = start + tokenize(format_prompt(prompt))
+            return [*prompt_ids, *tokenize(text)], len(prompt_ids)
+        if chat:
+            return start + tokenize(format_prompt(text)), len(start)
+        return start + tokenize(text), len(start)
+
+    def features(self, ids: list[int], formatted: bool) -> np.ndarray:
+        """Compute the SAE features of every token, [len(ids), d_sae]."""
+        if self.encoder is not None and self.uses_numpy(formatted):
+            return self.encoder.features(ids)
+        import torch
+
+        from safety_features.saes.activations import layer_of_hook
+
+        loaded, sae = self.load_model()
+        layer = layer_of_hook(sae.hook_name)
+        with torch.no_grad():
+            _, cache = loaded.model.run_with_cache(
+                torch.tensor([ids]),
+                names_filter=sae.hook_name,
+                stop_at_layer=None if layer is None else layer + 1,
+            )
+            return sae.sae.encode(cache[sae.hook_name][0]).float().numpy()
+
+    def n_ctx(self) -> int:
+        if self.encoder is not None:
+            return int(self.encoder.settings["n_ctx"])
+        loaded, _ = self.load_model()
+        return int(loaded.model.cfg.n_ctx)
 
     def search(self, text: str, chat: bool = False, k: int = 5, prompt: str | None = None) -> dict:
         """Find the k most active features on each token of `text`, and over the whole text.
@@ -157,61 +257,38 @@ class Searcher:
         the assistant's response to that chat-formatted prompt, and only its tokens are scored.
         BOS is never scored.
         """
-        import torch
-
-        from safety_features.models.generation import encode_prompts
-        from safety_features.saes.activations import layer_of_hook
-
         if not text.strip():
             raise LookupInputError("The text is empty: pass the text to search for features in.")
-        loaded, sae = self.loaded, self.loaded_sae
         if k <= 0:
             raise LookupInputError(f"k={k} is invalid: show at least 1 feature per token.")
-        skip = 1 if loaded.tokenizer.bos_token_id is not None else 0
-        if prompt is not None:
-            prompt_ids = encode_prompts(loaded, [prompt])[0]
-            ids = [*prompt_ids, *loaded.tokenizer(text, add_special_tokens=False)["input_ids"]]
-            skip = len(prompt_ids)
-        elif chat:
-            ids = encode_prompts(loaded, [text])[0]
-        else:
-            bos = loaded.tokenizer.bos_token_id
-            ids = ([bos] if bos is not None else []) + loaded.tokenizer(
-                text, add_special_tokens=False
-            )["input_ids"]
-        if len(ids) > loaded.model.cfg.n_ctx:
+        formatted = chat or prompt is not None
+        ids, skip = self.token_ids(text, chat, prompt)
+        if len(ids) > self.n_ctx():
             raise LookupInputError(
                 f"The text has {len(ids)} tokens, more than the context window of "
-                f"{loaded.model.cfg.n_ctx}: shorten it."
+                f"{self.n_ctx()}: shorten it."
             )
-        layer = layer_of_hook(sae.hook_name)
-        with torch.no_grad():
-            _, cache = loaded.model.run_with_cache(
-                torch.tensor([ids]),
-                names_filter=sae.hook_name,
-                stop_at_layer=None if layer is None else layer + 1,
-            )
-            features = sae.sae.encode(cache[sae.hook_name][0]).float()
+        features = self.features(ids, formatted)
         per_token = []
         for position in range(skip, len(ids)):
-            top = torch.topk(features[position], k)
+            row = features[position]
+            top = np.argsort(-row, kind="stable")[:k]
             per_token.append(
                 {
-                    "token": loaded.tokenizer.decode([ids[position]]),
+                    "token": self.index.token_text(ids[position]),
                     "features": [
-                        {"feature": int(f), "activation": float(v)}
-                        for v, f in zip(top.values, top.indices, strict=True)
-                        if v > 0
+                        {"feature": int(f), "activation": float(row[f])} for f in top if row[f] > 0
                     ],
                 }
             )
-        overall = torch.topk(features[skip:].max(dim=0).values, k)
+        maxima = features[skip:].max(axis=0)
+        overall = np.argsort(-maxima, kind="stable")[:k]
         return {
             "text": text,
             "tokens": per_token,
             "top": [
-                {"feature": int(f), "max_activation": float(v)}
-                for v, f in zip(overall.values, overall.indices, strict=True)
-                if v > 0
+                {"feature": int(f), "max_activation": float(maxima[f])}
+                for f in overall
+                if maxima[f] > 0
             ],
         }

@@ -7,6 +7,8 @@ An index folder contains open formats only:
     corpus.safetensors    the corpus tokens, transcript starts, prompt lengths, phase labels
     transcripts.jsonl     each transcript's prompt, group and category
     tokenizer.json        the model's tokenizer, to show tokens without loading the model
+    encoder.safetensors   the model's blocks up to the hook and the SAE encoder, for a search
+                          without torch (GPT-2-style models only; see lookup/encoder.py)
 
 Reading needs numpy, safetensors and tokenizers only, so a lookup starts fast.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 FEATURE_ARRAYS = (
     "density",
     "mean_nonzero",
