@@ -1,6 +1,6 @@
 """Time batched generation with the KV cache, unsteered and under each kind of intervention.
 
-    python bench/steering.py [--prompts 64] [--max-new-tokens 48] [--repeats 3]
+    python bench/steering.py [--prompts 64] [--max-new-tokens 48] [--repeats 3] [--features 1,2]
 
 Generates on held-out organism prompts in one left-padded batch and prints, per condition, the
 median generated tokens per second over the repeats and its ratio to unsteered generation.
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from safety_features.attribution.refusal_direction import refusal_direction
-from safety_features.models.generation import generate
+from safety_features.models.generation import encode_prompts, generate, left_pad
 from safety_features.models.loading import load_model
 from safety_features.organism.corpus import sample_prompts
 from safety_features.saes.loading import load_sae
@@ -44,6 +44,16 @@ def tokens_per_second(loaded, prompts, interventions, max_new_tokens, onsets=Non
     return sum(len(g.response_token_ids) for g in generations) / seconds
 
 
+def most_active_features(loaded, sae, prompts, n: int) -> tuple[int, ...]:
+    """Return the `n` features active on the most prompt tokens: the hardest case for the TopK
+    reader's bound, which settles a row only when every clamped feature is far from active."""
+    tokens, mask = left_pad(encode_prompts(loaded, prompts), loaded.tokenizer.pad_token_id)
+    with torch.no_grad():
+        _, cache = loaded.model.run_with_cache(tokens, names_filter=sae.hook_name)
+        active = sae.sae.encode(cache[sae.hook_name][mask.bool()]) > 0
+    return tuple(int(f) for f in active.sum(dim=0).topk(n).indices)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -51,6 +61,11 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64, help="prompts in the batch (default 64)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="(default 48)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (default 3)")
+    parser.add_argument(
+        "--features",
+        help="comma-separated feature ids to clamp at all positions as one more condition, "
+        "for example those of a steer run's metrics.json",
+    )
     args = parser.parse_args()
 
     loaded = load_model("organism:chat")
@@ -59,6 +74,7 @@ def main() -> None:
     pool += [p for p in sample_prompts(0, "heldout", args.prompts) if p.group == "benign"]
     prompts = [p.text for p in pool[: args.prompts]]
     features = tuple(range(10))
+    busiest = most_active_features(loaded, sae, prompts, 10)
     direction = refusal_direction(
         loaded,
         sae.hook_name,
@@ -69,6 +85,9 @@ def main() -> None:
         "unsteered": [],
         "clamp 10 features, all positions": [
             ClampFeatures(loaded_sae=sae, feature_ids=features, values=(0.0,) * 10)
+        ],
+        "clamp the 10 most often active features, all positions": [
+            ClampFeatures(loaded_sae=sae, feature_ids=busiest, values=(0.0,) * 10)
         ],
         "clamp 10 features, onset window": [
             ClampFeatures(
@@ -84,6 +103,11 @@ def main() -> None:
         "refusal direction ablated at every layer": [direction.ablation(loaded)],
         "refusal direction added": [direction.addition(1.0)],
     }
+    if args.features:
+        chosen = tuple(int(f) for f in args.features.split(","))
+        conditions[f"clamp features {args.features}, all positions"] = [
+            ClampFeatures(loaded_sae=sae, feature_ids=chosen, values=(0.0,) * len(chosen))
+        ]
     onsets = [i % 8 for i in range(len(prompts))]
     tokens_per_second(loaded, prompts, [], args.max_new_tokens)  # warm-up
     speeds = {}

@@ -7,12 +7,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from sae_lens import (
+    JumpReLUSAE,
+    JumpReLUSAEConfig,
+    StandardSAE,
+    StandardSAEConfig,
+    TopKSAE,
+    TopKSAEConfig,
+)
+from sae_lens.saes.sae import SAEMetadata
 
 from safety_features.config import load_config
 from safety_features.models.loading import REPOSITORY_ROOT, load_model
 from safety_features.organism.config import OrganismConfig
 from safety_features.organism.train import build_organism
 from safety_features.saes.config import ActivationDataConfig, SAETrainingConfig, TrackingConfig
+from safety_features.saes.loading import LoadedSAE
 from safety_features.saes.training import train_sae
 
 TINY_ORGANISM_CONFIG = REPOSITORY_ROOT / "configs" / "organism-tiny.yaml"
@@ -80,3 +90,29 @@ def tiny_sae_dir(tiny_organism_dir, tiny_chat, tmp_path_factory) -> Path:
         config, folder / "tiny-sae", loaded=tiny_chat, progress=False, work_dir=folder / "work"
     )
     return folder / "tiny-sae"
+
+
+def random_sae(d_in: int, kind: str, hook_name: str, **changes) -> LoadedSAE:
+    """An SAELens SAE of `kind` (standard, jumprelu or topk) with random weights, not saved."""
+    metadata = SAEMetadata(hook_name=hook_name)
+    if kind == "standard":
+        sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=96, metadata=metadata, **changes))
+    elif kind == "jumprelu":
+        sae = JumpReLUSAE(JumpReLUSAEConfig(d_in=d_in, d_sae=96, metadata=metadata, **changes))
+    else:
+        config = TopKSAEConfig(
+            d_in=d_in,
+            d_sae=96,
+            k=5,
+            rescale_acts_by_decoder_norm=True,
+            metadata=metadata,
+            **changes,
+        )
+        sae = TopKSAE(config)
+    with torch.no_grad():
+        for name, parameter in sae.named_parameters():
+            if name == "threshold":
+                parameter.copy_(torch.rand_like(parameter))
+            else:
+                parameter.copy_(torch.randn_like(parameter) * 0.5)
+    return LoadedSAE(sae=sae, path=None, hook_name=hook_name, metadata={})  # type: ignore[arg-type]

@@ -15,9 +15,12 @@ from safety_features.steering.interventions import (
     OnsetWindow,
     SteerFeatures,
     TokenLayout,
+    TopKFeatureReader,
     intervene,
     residual_hooks,
+    selected_feature_reader,
 )
+from tests.conftest import random_sae
 
 PROMPTS = [
     "hi",
@@ -88,6 +91,47 @@ def test_clamp_moves_activation_along_decoder_only(tiny_chat, tiny_sae):
     error = before - tiny_sae.sae.decode(features)
     features[..., feature] = value
     assert torch.allclose(seen["after"], tiny_sae.sae.decode(features) + error, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["standard", "jumprelu", "topk"])
+def test_selected_features_match_full_encode(kind):
+    loaded_sae = random_sae(16, kind, "blocks.0.hook_resid_pre")
+    ids = [3, 40, 41, 95]
+    x = torch.randn(8, 16, 16) * 2
+    read = selected_feature_reader(loaded_sae.sae, ids)
+    assert read is not None
+    expected = loaded_sae.sae.encode(x)[..., ids]
+    assert int((expected > 0).sum()) > 5  # active features, so the comparison has content
+    assert int((expected == 0).sum()) > 5  # and inactive ones
+    assert torch.allclose(read(x), expected, atol=1e-5)
+
+
+def test_topk_reader_probe_bound_is_exact():
+    sae = random_sae(16, "topk", "blocks.0.hook_resid_pre").sae
+    ids = [3, 40, 41, 95]
+    reader = TopKFeatureReader(sae, ids, n_probe=24)
+    first = torch.randn(64, 16) * 2
+    assert torch.allclose(reader(first), sae.encode(first)[..., ids], atol=1e-5)
+    assert reader.probe_weight is not None  # the first batch chose the probe features
+    rows_read_in_full = []
+    full = reader.full
+
+    def counting_full(rows):
+        rows_read_in_full.append(rows.shape[0])
+        return full(rows)
+
+    reader.full = counting_full  # type: ignore[method-assign]
+    second = torch.randn(8, 16, 16) * 2
+    assert torch.allclose(reader(second), sae.encode(second)[..., ids], atol=1e-5)
+    # Both branches ran: some rows were settled by the probe bound, the others in full.
+    assert 0 < sum(rows_read_in_full) < 8 * 16
+
+
+def test_normalised_sae_reads_through_full_encode():
+    loaded_sae = random_sae(
+        16, "topk", "blocks.0.hook_resid_pre", normalize_activations="layer_norm"
+    )
+    assert selected_feature_reader(loaded_sae.sae, [1]) is None
 
 
 def test_steer_adds_decoder_rows(tiny_chat, tiny_sae):

@@ -3,15 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from sae_lens import (
-    JumpReLUSAE,
-    JumpReLUSAEConfig,
-    StandardSAE,
-    StandardSAEConfig,
-    TopKSAE,
-    TopKSAEConfig,
-)
-from sae_lens.saes.sae import SAEMetadata
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from safety_features.lookup.encoder import (
@@ -23,6 +14,7 @@ from safety_features.lookup.encoder import (
 )
 from safety_features.models.loading import LoadedModel
 from safety_features.saes.loading import LoadedSAE
+from tests.conftest import random_sae
 
 D_MODEL = 24
 
@@ -59,26 +51,6 @@ def random_model(tokenizer, fold: bool, **changes) -> LoadedModel:
     )
 
 
-def random_sae(kind: str, hook_name: str) -> LoadedSAE:
-    metadata = SAEMetadata(hook_name=hook_name)
-    if kind == "standard":
-        sae = StandardSAE(StandardSAEConfig(d_in=D_MODEL, d_sae=96, metadata=metadata))
-    elif kind == "jumprelu":
-        sae = JumpReLUSAE(JumpReLUSAEConfig(d_in=D_MODEL, d_sae=96, metadata=metadata))
-    else:
-        config = TopKSAEConfig(
-            d_in=D_MODEL, d_sae=96, k=5, rescale_acts_by_decoder_norm=True, metadata=metadata
-        )
-        sae = TopKSAE(config)
-    with torch.no_grad():
-        for name, parameter in sae.named_parameters():
-            if name == "threshold":
-                parameter.copy_(torch.rand_like(parameter))
-            else:
-                parameter.copy_(torch.randn_like(parameter) * 0.5)
-    return LoadedSAE(sae=sae, path=None, hook_name=hook_name, metadata={})  # type: ignore[arg-type]
-
-
 def reference(loaded: LoadedModel, loaded_sae: LoadedSAE, ids: list[int]) -> np.ndarray:
     with torch.no_grad():
         _, cache = loaded.model.run_with_cache(
@@ -98,7 +70,7 @@ def reference(loaded: LoadedModel, loaded_sae: LoadedSAE, ids: list[int]) -> np.
 )
 def test_numpy_encoder_matches_reference(tiny_chat, fold, act_fn, kind, hook_name):
     loaded = random_model(tiny_chat.tokenizer, fold, act_fn=act_fn)
-    loaded_sae = random_sae(kind, hook_name)
+    loaded_sae = random_sae(D_MODEL, kind, hook_name)
     encoder = NumpyEncoder(*export_encoder(loaded, loaded_sae))
     ids = [0, *tiny_chat.tokenizer("how do i stop a stuck process?")["input_ids"]]
     expected = reference(loaded, loaded_sae, ids)
@@ -112,7 +84,7 @@ def test_unsupported_models_fall_back(tiny_chat, tmp_path):
     loaded = random_model(
         tiny_chat.tokenizer, False, positional_embedding_type="rotary", rotary_dim=6
     )
-    loaded_sae = random_sae("standard", "blocks.1.hook_attn_out")
+    loaded_sae = random_sae(D_MODEL, "standard", "blocks.1.hook_attn_out")
     reason = unsupported_reason(loaded, loaded_sae)
     assert reason is not None
     assert "hook blocks.1.hook_attn_out" in reason
@@ -125,7 +97,7 @@ def test_unsupported_models_fall_back(tiny_chat, tmp_path):
 
 def test_written_encoder_reads_back(tiny_chat, tmp_path):
     loaded = random_model(tiny_chat.tokenizer, True)
-    loaded_sae = random_sae("topk", "blocks.1.hook_resid_pre")
+    loaded_sae = random_sae(D_MODEL, "topk", "blocks.1.hook_resid_pre")
     settings = write_encoder(tmp_path, loaded, loaded_sae)
     encoder = NumpyEncoder.load(tmp_path / ENCODER_FILE, settings)
     ids = [0, 5, 9, 11]

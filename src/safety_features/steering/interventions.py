@@ -11,7 +11,8 @@ where f = encode(x) are the SAE's feature activations, f' equals f except f'_i =
 error term x - decode(f) is kept, so a clamp moves x only along the clamped features' decoder
 rows D_i = decode(e_i) - decode(0) (W_dec[i], or W_dec[i] / |W_dec[i]| for SAEs that rescale
 activations by decoder norm). When the SAE's decode is affine, `ClampFeatures` computes the first form with the rows
-decode(e_i) - decode(0), so its cost is one `encode`; otherwise it uses
+decode(e_i) - decode(0) and reads only the clamped features' activations (for standard,
+JumpReLU and TopK SAEs, `selected_feature_reader`); otherwise it uses
 decode(f') + (x - decode(f)) (SAEs with activation normalisation).
 
 Positions are named by response index r: the position that predicts response token r. The last
@@ -290,6 +291,109 @@ def decoder_change_rows(sae, feature_ids: Sequence[int]) -> torch.Tensor | None:
         return sae.decode(units) - zero
 
 
+class TopKFeatureReader:
+    """The activations of a few features of a TopK SAE, without the full encoder product for
+    most rows.
+
+    A TopK feature is active when its pre-activation reaches the k-th largest of its row. The
+    k-th largest within any subset of the features is at most that value. So when a row's chosen
+    pre-activations all fall below it for a small probe subset, none of them is active, and only
+    the other rows need every pre-activation. The probe subset is the `n_probe` features
+    (default d_sae / 8) most often active in the first batch read (in generation, the prompt
+    pass); it changes the speed, never the result.
+    """
+
+    def __init__(self, sae, feature_ids: Sequence[int], n_probe: int | None = None) -> None:
+        cfg = sae.cfg
+        with torch.no_grad():
+            b_in = sae.b_dec * cfg.apply_b_dec_to_input
+            scale = (
+                sae.W_dec.norm(dim=-1)
+                if cfg.rescale_acts_by_decoder_norm
+                else torch.ones_like(sae.b_enc)
+            )
+            # ((x - b_in) W_enc + b_enc) * scale, the pre-activation, as one affine map of x.
+            self.weight = (sae.W_enc * scale).detach()
+            self.bias = ((sae.b_enc - b_in @ sae.W_enc) * scale).detach()
+        self.ids = list(feature_ids)
+        self.k = int(cfg.k)
+        self.n_probe = n_probe if n_probe is not None else max(self.k, cfg.d_sae // 8)
+        self.probe_weight: torch.Tensor | None = None
+        self.probe_bias: torch.Tensor | None = None
+
+    def full(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the chosen features' activations from every pre-activation, and the k-th
+        largest pre-activation of each row."""
+        hidden = torch.addmm(self.bias, rows, self.weight)
+        kth = torch.topk(hidden, self.k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
+        chosen = hidden[:, self.ids]
+        # NOTE: a pre-activation tied with the k-th largest counts as active here, while
+        # torch.topk keeps only k of the tied values. Exact ties are unlikely in float.
+        return torch.where(chosen >= kth, chosen.relu(), torch.zeros_like(chosen)), kth
+
+    def choose_probe(self, rows: torch.Tensor, kth: torch.Tensor) -> None:
+        """Take as probe features those most often active on `rows`."""
+        counts = (torch.addmm(self.bias, rows, self.weight) >= kth).sum(dim=0)
+        counts[self.ids] = -1  # the chosen features join the probe columns once, first
+        n_probe = min(self.n_probe, counts.shape[0] - len(self.ids))
+        probe = torch.topk(counts, n_probe).indices.tolist()
+        if len(self.ids) + len(probe) >= self.k:
+            columns = self.ids + probe
+            self.probe_weight = self.weight[:, columns].contiguous()
+            self.probe_bias = self.bias[columns].contiguous()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1]).to(self.weight.dtype)
+        if self.probe_weight is None or self.probe_bias is None:
+            result, kth = self.full(rows)
+            with torch.no_grad():
+                self.choose_probe(rows.detach(), kth.detach())
+            return result.reshape(*x.shape[:-1], len(self.ids))
+        probe = torch.addmm(self.probe_bias, rows, self.probe_weight)
+        bound = torch.topk(probe, self.k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
+        unsure = (probe[:, : len(self.ids)] >= bound).any(dim=-1)
+        result = torch.zeros(rows.shape[0], len(self.ids), dtype=rows.dtype, device=rows.device)
+        if bool(unsure.any()):
+            result[unsure] = self.full(rows[unsure])[0]
+        return result.reshape(*x.shape[:-1], len(self.ids))
+
+
+def selected_feature_reader(
+    sae, feature_ids: Sequence[int]
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Build a function that returns the activations of `feature_ids` alone, [..., n_ids].
+
+    It computes what SAELens' `encode` computes for standard (ReLU), JumpReLU and TopK SAEs
+    without input normalisation, and returns None for any other SAE. Standard and JumpReLU
+    features need only their own encoder columns; TopK features use `TopKFeatureReader`.
+    """
+    cfg = sae.cfg
+    architecture = cfg.architecture()
+    if (
+        architecture not in ("standard", "jumprelu", "topk")
+        or cfg.normalize_activations != "none"
+        or getattr(cfg, "reshape_activations", "none") != "none"
+    ):
+        return None
+    if architecture == "topk":
+        return TopKFeatureReader(sae, feature_ids)
+    ids = list(feature_ids)
+    dtype = sae.W_enc.dtype
+    with torch.no_grad():
+        b_in = (sae.b_dec * cfg.apply_b_dec_to_input).detach()
+        columns, bias = sae.W_enc[:, ids].detach(), sae.b_enc[ids].detach()
+        threshold = sae.threshold[ids].detach() if architecture == "jumprelu" else None
+
+    def read_columns(x: torch.Tensor) -> torch.Tensor:
+        hidden = (x.to(dtype) - b_in) @ columns + bias
+        active = hidden.relu()
+        if threshold is not None:
+            active = active * (hidden > threshold).to(active.dtype)
+        return active
+
+    return read_columns
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClampFeatures(SAEIntervention):
     """Set SAE features to fixed values, keeping the SAE's error term."""
@@ -309,14 +413,25 @@ class ClampFeatures(SAEIntervention):
     def change_rows(self) -> torch.Tensor | None:
         return decoder_change_rows(self.sae, self.feature_ids)
 
+    @cached_property
+    def read_features(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The clamped features' activations: `selected_feature_reader`, or the full encode."""
+        reader = selected_feature_reader(self.sae, self.feature_ids)
+        if reader is not None:
+            return reader
+        ids = list(self.feature_ids)
+        return lambda x: self.sae.encode(x.to(self.sae.W_dec.dtype))[..., ids]
+
     def edit(self, activation: torch.Tensor, hook_name: str) -> torch.Tensor:
         sae = self.sae
-        features = sae.encode(activation.to(sae.W_dec.dtype))
-        values = torch.tensor(self.values, dtype=features.dtype, device=features.device)
         rows = self.change_rows
         if rows is not None:  # decode is affine: only the clamped features' rows move
-            change = (values - features[..., list(self.feature_ids)]) @ rows
+            current = self.read_features(activation)
+            values = torch.tensor(self.values, dtype=current.dtype, device=current.device)
+            change = (values - current) @ rows
             return activation + change.to(activation.dtype)
+        features = sae.encode(activation.to(sae.W_dec.dtype))
+        values = torch.tensor(self.values, dtype=features.dtype, device=features.device)
         error = activation - sae.decode(features)
         features[..., list(self.feature_ids)] = values
         return (sae.decode(features) + error).to(activation.dtype)
