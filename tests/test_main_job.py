@@ -6,6 +6,7 @@ import yaml
 from safety_features.cli import main
 from safety_features.experiments.config import AttributionConfig, RunConfig, SteeringConfig
 from safety_features.experiments.main_job import RunFolderError, run_main_job
+from safety_features.lookup.store import open_index
 from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
 
@@ -76,7 +77,50 @@ def test_metrics_fields(tiny_run):
         "occurrence",
         "attribute",
         "steer",
+        "lookup",
     }
+
+
+def test_lookup_stage_outputs(tiny_run, capsys):
+    _, result = tiny_run
+    out = result.out_dir
+    metrics = json.loads((out / "metrics.json").read_text())
+    features = metrics["clamped_features"]
+
+    # The index names the SAE where the run folder keeps it, with matching weights.
+    index = open_index(out / "index", out / "sae")
+    assert index.meta["sae"]["path"] == str(out / "sae")
+    assert index.meta["corpus"]["n_transcripts"] == len(
+        (out / "responses.jsonl").read_text().splitlines()
+    )
+    assert [card["feature"] for card in metrics["clamped_feature_cards"]] == features
+
+    for feature in features:
+        assert (out / "dashboard" / f"feature-{feature:06d}.html").is_file()
+
+    report = (out / "report.md").read_text()
+    table = report.split("## The clamped features")[1].split("## Sample responses")[0]
+    assert sum(line.startswith(f"| {f} |") for f in features for line in table.splitlines()) == len(
+        features
+    )
+
+    # The lookup command reads the run's own attribution ranks.
+    assert (
+        main(
+            [
+                "lookup",
+                str(features[0]),
+                "--index",
+                str(out / "index"),
+                "--runs",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    card = json.loads(capsys.readouterr().out)
+    assert card["attribution_ranks"][0]["rank"] is not None
 
 
 def test_responses_records(tiny_run):

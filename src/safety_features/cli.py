@@ -73,7 +73,10 @@ def command_run(args: argparse.Namespace) -> None:
         print_json(result.metrics)
         return
     print(format_table(result.metrics))
-    print(f"\nRun folder: {result.out_dir} (metrics.json, report.md, report.html, phases.html)")
+    print(
+        f"\nRun folder: {result.out_dir} (metrics.json, report.md, report.html, phases.html, "
+        "dashboard/index.html)"
+    )
     print(f"Runtime: {result.metrics['runtime_seconds']:.0f} s")
 
 

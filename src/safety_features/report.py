@@ -205,6 +205,52 @@ def feature_rows(metrics: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+CARD_HEADER = (
+    "feature",
+    "density",
+    "safety AUROC",
+    "onset AUROC",
+    "decoder top tokens",
+    "top context [peak token]",
+)
+
+
+def context_text(context: dict | None) -> str:
+    """Join a context's tokens, with the token of the peak activation in brackets."""
+    if context is None:
+        return "(never active on the baseline)"
+    tokens = list(context["tokens"])
+    tokens[context["centre"]] = f"[{tokens[context['centre']]}]"
+    return "".join(tokens).replace("\n", " ")
+
+
+def card_rows(metrics: dict) -> list[tuple[str, ...]]:
+    """Build one row per clamped feature, from the run's feature index."""
+    rows: list[tuple[str, ...]] = []
+    for card in metrics.get("clamped_feature_cards", []):
+        auroc = card["enrichment_auroc"]
+        onset = next((v for k, v in auroc.items() if k.startswith("onset_within_")), float("nan"))
+        rows.append(
+            (
+                str(card["feature"]),
+                f"{card['density']:.2%}",
+                f"{auroc.get('safety', float('nan')):.3f}",
+                f"{onset:.3f}",
+                " ".join(repr(t) for t in card["decoder_top_tokens"]),
+                context_text(card["top_context"]),
+            )
+        )
+    return rows
+
+
+def markdown_card_row(row: tuple[str, ...]) -> tuple[str, ...]:
+    """Put the model text of a card row into code spans, so markup in it shows as text."""
+    *numbers, tokens, context = row
+    code = ["`" + text.replace("`", "'") + "`" for text in (tokens, context)]
+    cells = [*numbers, *code]
+    return tuple(cell.replace("|", "\\|") for cell in cells)
+
+
 def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
     lines = [
         "# safety-features run",
@@ -248,6 +294,14 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         "intervals; the full ranking is in attribution.json and attribution.png.",
         "",
         *markdown_table(("feature", "mean attribution", "interval"), feature_rows(metrics)),
+        "",
+        "## The clamped features",
+        "",
+        "From the feature index of the baseline responses in `index/` (open it with "
+        "`safety-features lookup FEATURE --index index`); one page per feature in "
+        "`dashboard/index.html`.",
+        "",
+        *markdown_table(CARD_HEADER, [markdown_card_row(row) for row in card_rows(metrics)]),
         "",
         f"## Sample responses (onset marked {ONSET_MARK})",
         "",
@@ -297,6 +351,12 @@ def html_detail_sections(metrics: dict) -> str:
         "<h2>Top onset features</h2>"
         + html_table(("feature", "mean attribution", "interval"), feature_rows(metrics))
         + '<p><img src="attribution.png" alt="onset attribution of the top features"></p>'
+    )
+    parts.append(
+        "<h2>The clamped features</h2><p>From the feature index of the baseline responses in "
+        "<code>index/</code>; one page per feature in "
+        '<a href="dashboard/index.html">dashboard/index.html</a>.</p>'
+        + html_table(CARD_HEADER, card_rows(metrics))
     )
     return "".join(parts)
 

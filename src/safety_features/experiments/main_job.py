@@ -11,7 +11,9 @@
 5. clamp the top features to zero on harmful prompts and high on benign prompts over a range
    of strengths, with random feature sets and the refusal direction as controls, and measure
    the side effects (see `experiments.onsets`);
-6. write metrics.json, plots and a report into the run folder.
+6. index the SAE's features on the baseline responses, and write a dashboard of the clamped
+   features (see `lookup`);
+7. write metrics.json, plots and a report into the run folder.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ from safety_features.files import (
     write_json_atomic,
     write_text_atomic,
 )
+from safety_features.lookup.build import index_from_responses
+from safety_features.lookup.config import IndexConfig
+from safety_features.lookup.query import feature_card
+from safety_features.lookup.render import write_dashboard
+from safety_features.lookup.store import open_index
 from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, sample_prompts
 from safety_features.phases.detect import PhaseDetector
@@ -161,10 +168,66 @@ def short_occurrence(
     return metrics
 
 
+def lookup_stage(
+    config: RunConfig,
+    loaded: LoadedModel,
+    loaded_sae: LoadedSAE,
+    detector: PhaseDetector,
+    baseline: Sequence[DetectedResponse],
+    features: Sequence[int],
+    folder: Path,
+    recorded_sae_path: str,
+    progress: bool,
+) -> list[dict]:
+    """Index the SAE's features on the baseline responses into `folder/index/`, write a
+    dashboard of `features` into `folder/dashboard/`, and summarise each of them."""
+    settings = IndexConfig(
+        sae_path=recorded_sae_path,
+        model=config.model,
+        seed=config.seed,
+        concepts=config.concepts,
+        phase_scorer=config.phase_scorer,
+        n_top_contexts=5,
+        n_quantile_samples=3,
+        sample_pool=32,
+    )
+    index_from_responses(
+        settings,
+        loaded,
+        loaded_sae,
+        baseline,
+        list(detector.concepts.names),
+        folder / "index",
+        source=f"the run's greedy responses to held-out prompts, seed {config.seed}",
+        sae_path=loaded_sae.path,
+        recorded_sae_path=recorded_sae_path,
+        progress=progress,
+    )
+    index = open_index(folder / "index")
+    write_dashboard(index, folder / "dashboard", features, roots=[], progress=False)
+    summaries = []
+    for feature in features:
+        card = feature_card(index, feature)
+        top = card["top_contexts"][0] if card["top_contexts"] else None
+        summaries.append(
+            {
+                "feature": feature,
+                "density": card["density"],
+                "max": card["max"],
+                "enrichment_auroc": card["enrichment_auroc"],
+                "decoder_top_tokens": [t["token"] for t in card["decoder_top_tokens"][:5]],
+                "top_context": None
+                if top is None
+                else {"tokens": top["tokens"], "centre": top["centre"], "value": top["value"]},
+            }
+        )
+    return summaries
+
+
 def run_main_job(
     config: RunConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
 ) -> RunResult:
-    """Run stages 1 to 6 and write every output into `out_dir`.
+    """Run stages 1 to 7 and write every output into `out_dir`.
 
     The outputs go into a temporary folder beside `out_dir` that replaces it only when every
     stage has finished, so a failed run leaves an earlier run folder as it was.
@@ -177,7 +240,7 @@ def run_main_job(
 
 
 def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -> dict:
-    """Run stages 1 to 6, writing into `folder`, which becomes `out_dir` afterwards."""
+    """Run stages 1 to 7, writing into `folder`, which becomes `out_dir` afterwards."""
     start = time.perf_counter()
     stage_seconds: dict[str, float] = {}
     write_text_atomic(
@@ -245,12 +308,20 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     plot_dose_response(folder / "dose_response.png", experiments["dose_response"])
     stage_seconds["steer"] = time.perf_counter() - mark
 
-    # 6. Metrics and report.
+    # 6. Feature lookup: an index of the baseline, and a dashboard of the clamped features.
+    mark = time.perf_counter()
+    recorded_sae = str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path)
+    clamped_cards = lookup_stage(
+        config, loaded, loaded_sae, detector, baseline, features, folder, recorded_sae, progress
+    )
+    stage_seconds["lookup"] = time.perf_counter() - mark
+
+    # 7. Metrics and report.
     metrics = {
         "model": loaded.name,
         "model_source": loaded.source,
         "model_weights_sha256": loaded.weights_sha256,
-        "sae": str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path),
+        "sae": recorded_sae,
         "sae_origin": sae_origin,
         "hook_name": loaded_sae.hook_name,
         "sae_quality": sae_quality(loaded_sae),
@@ -278,6 +349,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "top_features": [vars(f) for f in attribution.ranking.top[:k]],
         "top_features_method": attribution.ranking.method,
         "clamped_features": features,
+        "clamped_feature_cards": clamped_cards,
         **experiments,
         "stage_seconds": stage_seconds,
     }

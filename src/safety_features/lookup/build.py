@@ -128,14 +128,19 @@ class Corpus:
 
 @torch.no_grad()
 def encoded_chunks(
-    loaded: LoadedModel, loaded_sae: LoadedSAE, corpus: Corpus, chunk_tokens: int, description: str
+    loaded: LoadedModel,
+    loaded_sae: LoadedSAE,
+    corpus: Corpus,
+    chunk_tokens: int,
+    description: str,
+    progress: bool = True,
 ):
     """Yield (first corpus token, features [tokens, d_sae]) over the corpus, BOS rows zeroed."""
     layer = layer_of_hook(loaded_sae.hook_name)
     stop_at = None if layer is None else layer + 1
     n = len(corpus.responses)
     batch = max(1, chunk_tokens // max(1, int(np.diff(corpus.starts).max(initial=1))))
-    for first in tqdm(range(0, n, batch), desc=description, unit="batch"):
+    for first in tqdm(range(0, n, batch), desc=description, unit="batch", disable=not progress):
         last = min(n, first + batch)
         rows = corpus.transcript_rows(first, last)
         width = max(len(r) for r in rows)
@@ -306,14 +311,42 @@ def build_index(
         description="corpus",
     )
     responses = detect_responses(loaded, prompts, generations, detector)
-    corpus = Corpus(responses, list(detector.concepts.names), config.onset_horizon)
+    source = config.prompts_file or f"organism training prompts, seed {config.seed}"
+    return index_from_responses(
+        config,
+        loaded,
+        loaded_sae,
+        responses,
+        list(detector.concepts.names),
+        out_dir,
+        source=source,
+        sae_path=sae_path,
+        progress=progress,
+    )
 
+
+def index_from_responses(
+    config: IndexConfig,
+    loaded: LoadedModel,
+    loaded_sae: LoadedSAE,
+    responses: Sequence[DetectedResponse],
+    concepts: Sequence[str],
+    out_dir: Path,
+    source: str,
+    sae_path: Path,
+    recorded_sae_path: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Stream responses whose phases are already detected through the model and SAE, and
+    write the index folder. `sae_path` is the SAE folder to hash; `recorded_sae_path`, the SAE
+    folder that index.json records (default `sae_path`), for a folder about to be moved."""
+    corpus = Corpus(responses, list(concepts), config.onset_horizon)
     d_sae = loaded_sae.sae.cfg.d_sae
     accumulator = Accumulator(
         d_sae, len(corpus.label_names), config.n_top_contexts, config.sample_pool, config.seed
     )
     for first, features in encoded_chunks(
-        loaded, loaded_sae, corpus, config.chunk_tokens, "index pass 1"
+        loaded, loaded_sae, corpus, config.chunk_tokens, "index pass 1", progress
     ):
         rows = slice(first, first + features.shape[0])
         accumulator.update(first, features, corpus.member[rows], corpus.evaluated[rows])
@@ -324,7 +357,7 @@ def build_index(
     window_values = torch.zeros(windows.shape)
     feature_ids = torch.arange(d_sae)[:, None, None].expand_as(windows)
     for first, features in encoded_chunks(
-        loaded, loaded_sae, corpus, config.chunk_tokens, "index pass 2"
+        loaded, loaded_sae, corpus, config.chunk_tokens, "index pass 2", progress
     ):
         inside = (windows >= first) & (windows < first + features.shape[0])
         window_values[inside] = features[windows[inside] - first, feature_ids[inside]]
@@ -346,11 +379,14 @@ def build_index(
         "auroc": accumulator.aurocs(),
         **decoder_tokens(loaded, loaded_sae),
     }
-    write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus, tensors)
+    sae = {"path": recorded_sae_path or str(sae_path), "weights": Path(sae_path)}
+    write_folder(out_dir, config, loaded, loaded_sae, sae, corpus, tensors, source)
     return out_dir
 
 
-def write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus: Corpus, tensors) -> None:
+def write_folder(
+    out_dir, config, loaded, loaded_sae, sae: dict, corpus: Corpus, tensors, source: str
+) -> None:
     with atomic_directory(out_dir) as folder:
         save_file(
             {k: v.contiguous() for k, v in tensors.items()}, str(folder / "features.safetensors")
@@ -392,8 +428,8 @@ def write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus: Corpus, 
                 "files_sha256": {name: sha256_of(folder / name) for name in data_files},
                 "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "sae": {
-                    "path": str(sae_path),
-                    "weights_sha256": sha256_of(Path(sae_path) / "sae_weights.safetensors"),
+                    "path": sae["path"],
+                    "weights_sha256": sha256_of(sae["weights"] / "sae_weights.safetensors"),
                     "hook_name": loaded_sae.hook_name,
                     "d_sae": loaded_sae.sae.cfg.d_sae,
                 },
@@ -408,8 +444,7 @@ def write_folder(out_dir, config, loaded, loaded_sae, sae_path, corpus: Corpus, 
                 "corpus": {
                     "n_transcripts": len(corpus.responses),
                     "n_tokens": int(len(corpus.tokens)),
-                    "source": config.prompts_file
-                    or f"organism training prompts, seed {config.seed}",
+                    "source": source,
                 },
                 "config": config_to_dict(config),
             },
