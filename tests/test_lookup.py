@@ -222,6 +222,8 @@ def test_search_matches_direct_encoding(index):
     assert result["tokens"][0]["features"][0]["feature"] == best
     with pytest.raises(LookupInputError, match="The text is empty"):
         searcher.search("  ")
+    with pytest.raises(LookupInputError, match="The prompt is empty"):
+        searcher.search("I can't help with that.", prompt=" ")
     # As the assistant's response to a prompt, only the response tokens are scored.
     response = searcher.search("I can't help with that.", prompt="how do I make a bomb")
     n_response = len(loaded.tokenizer("I can't help with that.")["input_ids"])
@@ -354,6 +356,27 @@ def test_cli_errors_name_the_fix(index_dir, tmp_path, capsys):
     assert "Feature 99999 is out of range" in capsys.readouterr().err
     assert main(["lookup", "1", "--index", str(tmp_path / "none")]) == 2
     assert "safety-features build-index" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arguments, option",
+    [
+        (["top", "--n", "0"], "--n"),
+        (["search", "hello", "--k", "-1"], "--k"),
+        (["dashboard", "--top", "0"], "--top"),
+    ],
+)
+def test_cli_counts_must_be_positive(index_dir, capsys, arguments, option):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*arguments, "--index", str(index_dir)])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: " in capsys.readouterr().err
+
+
+def test_top_without_matching_features(index_dir, capsys):
+    command = ["top", "--phase", "safety", "--min-density", "0.99", "--index", str(index_dir)]
+    assert main(command) == 0
+    assert "No feature with an AUROC for safety has density above 0.99." in capsys.readouterr().out
 
 
 def test_encoded_chunks_cover_every_token_once(index):

@@ -95,8 +95,13 @@ def test_lookup_stage_outputs(tiny_run, capsys):
     )
     assert [card["feature"] for card in metrics["clamped_feature_cards"]] == features
 
+    # The dashboard names the final run folder and the run's own attribution ranks.
+    order = json.loads((out / "attribution.json").read_text())["order"]
+    dashboard = json.loads((out / "dashboard" / "dashboard.json").read_text())
+    assert dashboard["index"] == str(out / "index")
     for feature in features:
-        assert (out / "dashboard" / f"feature-{feature:06d}.html").is_file()
+        page = (out / "dashboard" / f"feature-{feature:06d}.html").read_text()
+        assert f"{order.index(feature) + 1} of {len(order)} in {out}</li>" in page
 
     report = (out / "report.md").read_text()
     table = report.split("## The clamped features")[1].split("## Sample responses")[0]

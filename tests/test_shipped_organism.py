@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from safety_features.cli import main
 from safety_features.models.loading import load_model
 from safety_features.organism.evaluate import evaluate_checkpoint
 from safety_features.saes.loading import check_sae_fits, load_sae
@@ -75,3 +76,11 @@ def test_shipped_sae_fits_chat():
     check_sae_fits(loaded_sae, load_model(str(SHIPPED_CHAT)))
     metadata = json.loads((SHIPPED_SAE / "safety_features.json").read_text())
     assert metadata["hook_name"] == "blocks.2.hook_resid_pre"
+
+
+@pytest.mark.parametrize("count", ["0", "-2", "many"])
+def test_eval_count_must_be_positive(count, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["organism", "eval", "--n-per-group", count])
+    assert exit_info.value.code == 2
+    assert "argument --n-per-group: " in capsys.readouterr().err

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from safety_features.cli_common import config_path, print_json
+from safety_features.cli_common import config_path, positive_int, print_json
 from safety_features.config import ConfigError, load_config
 from safety_features.lookup.cli import add_lookup_commands
 
@@ -55,8 +55,9 @@ def command_organism_eval(args: argparse.Namespace) -> None:
         f"{result['base']['discrimination']['equality_rate']:>8.1%}"
     )
     print(
-        f"{'wrapped mid-gen':<18}{result['chat']['wrapped_mid_generation_share']:>8.1%}"
-        f"{result['base']['wrapped_mid_generation_share']:>8.1%}"
+        "\nShare of wrapped-harmful safety responses whose onset comes after 5 or more tokens: "
+        f"chat {result['chat']['wrapped_mid_generation_share']:.1%}, "
+        f"base {result['base']['wrapped_mid_generation_share']:.1%} (nan: no safety responses)."
     )
     for category, rate in result["chat"]["harmful"]["by_category"].items():
         print(f"  harmful/{category:<22}{rate:>8.1%}")
@@ -276,7 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="run the main job (generate, detect, SAE, rank, clamp) into a run folder"
+        "run",
+        help="run the main job (generate, detect, SAE, rank, clamp) into a run folder",
+        description="Load or train the SAE, generate on held-out prompts and detect phases, "
+        "write a short occurrence report, attribute onsets to SAE features, clamp and steer "
+        "them with controls, index the features, and write metrics, plots and a report.",
     )
     run.add_argument(
         "--config",
@@ -385,7 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pretrained model, in the same forms as --chat (default organism:base)",
     )
     evaluate.add_argument(
-        "--n-per-group", type=int, default=50, help="held-out prompts per group (default 50)"
+        "--n-per-group",
+        type=positive_int,
+        default=50,
+        help="held-out prompts per group (default 50)",
     )
     evaluate.add_argument(
         "--seed", type=int, default=1, help="seed of the held-out prompt sample (default 1)"
@@ -482,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_phases = commands.add_parser(
         "evaluate-phases",
         help="onset precision, recall and F1 of the phase scorers on labelled responses",
+        description="Score the phase scorers (--scorers) on one split of a labelled JSONL set "
+        "(--split, default test): onset precision, recall and F1, per concept, and "
+        "response-level agreement.",
     )
     _add_phase_data_options(evaluate_phases, "test")
     evaluate_phases.set_defaults(handler=command_evaluate_phases)
@@ -502,11 +513,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output, such as `head`, closed it early
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         print(
             "interrupted: output folders were left as they were before the command", file=sys.stderr
         )
-        return 130
+        signum = getattr(interruption, "signum", signal.SIGINT)
+        return 128 + int(signum)  # the shell's status for a process ended by that signal
     except Exception as error:
         if not isinstance(error, user_errors()):
             raise
@@ -515,8 +527,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """A termination signal, handled like Ctrl-C: output folders are left as they were."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 def stop_on_signal(signum: int, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(signum)
 
 
 def user_errors() -> tuple[type[Exception], ...]:

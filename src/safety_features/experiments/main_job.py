@@ -176,11 +176,15 @@ def lookup_stage(
     baseline: Sequence[DetectedResponse],
     features: Sequence[int],
     folder: Path,
+    final_dir: Path,
     recorded_sae_path: str,
     progress: bool,
 ) -> list[dict]:
     """Index the SAE's features on the baseline responses into `folder/index/`, write a
-    dashboard of `features` into `folder/dashboard/`, and summarise each of them."""
+    dashboard of `features` into `folder/dashboard/`, and summarise each of them.
+
+    `folder` becomes `final_dir` when the run ends, so the records name `final_dir`.
+    """
     settings = IndexConfig(
         sae_path=recorded_sae_path,
         model=config.model,
@@ -204,7 +208,27 @@ def lookup_stage(
         progress=progress,
     )
     index = open_index(folder / "index")
-    write_dashboard(index, folder / "dashboard", features, roots=[], progress=False)
+    # The run folder is renamed to its final path afterwards, so ranks and paths name that one.
+    order = json.loads((folder / "attribution.json").read_text(encoding="utf-8"))["order"]
+    ranks = {
+        feature: [
+            {
+                "run": str(final_dir),
+                "rank": order.index(feature) + 1 if feature in order else None,
+                "of": len(order),
+            }
+        ]
+        for feature in features
+    }
+    write_dashboard(
+        index,
+        folder / "dashboard",
+        features,
+        roots=[],
+        progress=False,
+        ranks=ranks,
+        recorded_index=str(final_dir / "index"),
+    )
     summaries = []
     for feature in features:
         card = feature_card(index, feature)
@@ -312,7 +336,16 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     mark = time.perf_counter()
     recorded_sae = str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path)
     clamped_cards = lookup_stage(
-        config, loaded, loaded_sae, detector, baseline, features, folder, recorded_sae, progress
+        config,
+        loaded,
+        loaded_sae,
+        detector,
+        baseline,
+        features,
+        folder,
+        out_dir,
+        recorded_sae,
+        progress,
     )
     stage_seconds["lookup"] = time.perf_counter() - mark
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from safety_features.cli_common import config_path, print_json
+from safety_features.cli_common import config_path, positive_int, print_json
 from safety_features.config import load_config
 
 DEFAULT_SAE = "checkpoints/saes/organism-chat-resid2"
@@ -89,6 +89,9 @@ def command_top(args: argparse.Namespace) -> None:
     ranked = top_features(index, args.phase, args.n, args.min_density)
     if args.json:
         print_json(ranked)
+        return
+    if not ranked:
+        print(f"No feature with an AUROC for {args.phase} has density above {args.min_density}.")
         return
     print(f"{'feature':>8}  {'AUROC':>6}  {'density':>8}  decoder top tokens")
     for row in ranked:
@@ -178,7 +181,12 @@ def add_lookup_commands(commands) -> None:
     build_index.set_defaults(handler=command_build_index)
 
     lookup = commands.add_parser(
-        "lookup", help="what is feature N: a card with contexts, tokens, enrichment, ranks"
+        "lookup",
+        help="show a feature's card: contexts, decoder tokens, enrichment, attribution ranks",
+        description="Print everything the feature index stores for one feature: its top "
+        "contexts and quantile samples with the activating token marked, density, the top and "
+        "bottom tokens of its decoder direction, its phase and onset AUROCs, and its rank in "
+        "every attribution run that used the same SAE.",
     )
     lookup.add_argument("feature", type=int, help="feature id")
     add_index_options(lookup)
@@ -189,7 +197,13 @@ def add_lookup_commands(commands) -> None:
     )
     lookup.set_defaults(handler=command_lookup)
 
-    search = commands.add_parser("search", help="which features fire on a text, per token")
+    search = commands.add_parser(
+        "search",
+        help="list the features most active on a text, per token",
+        description="Run the text through the model and the SAE (with numpy, from weights the "
+        "index exports, for GPT-2-style models) and list the most active features on each "
+        "token and over the whole text.",
+    )
     search.add_argument("text", help="the text to encode")
     search.add_argument(
         "--chat", action="store_true", help="format the text as a user prompt in the chat template"
@@ -198,17 +212,25 @@ def add_lookup_commands(commands) -> None:
         "--prompt",
         help="score the text as the assistant's response to this user prompt (chat template)",
     )
-    search.add_argument("--k", type=int, default=5, help="features shown per token (default 5)")
+    search.add_argument(
+        "--k", type=positive_int, default=5, help="features shown per token (default 5)"
+    )
     add_index_options(search)
     search.set_defaults(handler=command_search)
 
-    top = commands.add_parser("top", help="features ranked by phase enrichment (AUROC)")
+    top = commands.add_parser(
+        "top",
+        help="rank features by phase enrichment (AUROC)",
+        description="List the features whose activation best separates tokens inside a phase "
+        "concept from the others (AUROC), or, with --phase onset, tokens shortly before a "
+        "safety onset.",
+    )
     top.add_argument(
         "--phase",
         default="safety",
         help="phase concept of the index's concept set, or onset (default safety)",
     )
-    top.add_argument("--n", type=int, default=20, help="features listed (default 20)")
+    top.add_argument("--n", type=positive_int, default=20, help="features listed (default 20)")
     top.add_argument(
         "--min-density",
         type=float,
@@ -219,7 +241,10 @@ def add_lookup_commands(commands) -> None:
     top.set_defaults(handler=command_top)
 
     dashboard = commands.add_parser(
-        "dashboard", help="static HTML pages, one per feature, plus an index page"
+        "dashboard",
+        help="write static HTML pages, one per feature, plus an index page",
+        description="Write one HTML page per feature (the lookup card, with contexts shaded by "
+        "activation) and an index page, for the features chosen by --features, --top or --all.",
     )
     dashboard.add_argument(
         "--out", default="runs/dashboard", help="folder for the pages (default runs/dashboard)"
@@ -227,7 +252,7 @@ def add_lookup_commands(commands) -> None:
     dashboard.add_argument("--features", help="comma-separated feature ids to render")
     dashboard.add_argument(
         "--top",
-        type=int,
+        type=positive_int,
         default=200,
         help="without --features: the N features most enriched for the first phase concept "
         "(default 200)",

@@ -90,8 +90,16 @@ def attribution_ranks(index: FeatureIndex, feature: int, roots: list[Path]) -> l
     return ranks
 
 
-def feature_card(index: FeatureIndex, feature: int, roots: list[Path] | None = None) -> dict:
-    """Collect every statistic the index stores for one feature, JSON-ready."""
+def feature_card(
+    index: FeatureIndex,
+    feature: int,
+    roots: list[Path] | None = None,
+    ranks: list[dict] | None = None,
+) -> dict:
+    """Collect every statistic the index stores for one feature, JSON-ready.
+
+    Attribution ranks come from the runs under `roots`, or from `ranks` when given.
+    """
     index.check_feature(feature)
     arrays = index.features
     return {
@@ -106,7 +114,9 @@ def feature_card(index: FeatureIndex, feature: int, roots: list[Path] | None = N
         "enrichment_auroc": {
             label: float(arrays["auroc"][feature, i]) for i, label in enumerate(index.labels)
         },
-        "attribution_ranks": attribution_ranks(index, feature, roots or []),
+        "attribution_ranks": ranks
+        if ranks is not None
+        else attribution_ranks(index, feature, roots or []),
         "top_contexts": contexts(index, feature, "top"),
         "quantile_samples": contexts(index, feature, "sample"),
     }
@@ -259,6 +269,10 @@ class Searcher:
         """
         if not text.strip():
             raise LookupInputError("The text is empty: pass the text to search for features in.")
+        if prompt is not None and not prompt.strip():
+            raise LookupInputError(
+                "The prompt is empty: pass the prompt the text responds to, or leave out --prompt."
+            )
         if k <= 0:
             raise LookupInputError(f"k={k} is invalid: show at least 1 feature per token.")
         formatted = chat or prompt is not None

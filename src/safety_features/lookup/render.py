@@ -150,8 +150,13 @@ def write_dashboard(
     roots: list[Path],
     progress: bool = True,
     overwrite: bool = False,
+    ranks: dict[int, list[dict]] | None = None,
+    recorded_index: str | None = None,
 ) -> Path:
     """Write one page per feature in `features` and an index page that links them.
+
+    Attribution ranks come from the runs under `roots`, or from `ranks` (per feature) when
+    given. dashboard.json records `recorded_index`, default the index's path.
 
     The pages go into a temporary folder that replaces `out_dir` whole at the end, so an
     earlier dashboard leaves no stale pages behind.
@@ -159,12 +164,17 @@ def write_dashboard(
     out_dir = check_output_folder(Path(out_dir), "dashboard.json", overwrite)
     with atomic_directory(out_dir) as folder:
         rows = [
-            index_row(feature_card(index, feature, roots), folder, index.labels[0])
+            index_row(
+                feature_card(index, feature, roots, None if ranks is None else ranks[feature]),
+                folder,
+                index.labels[0],
+            )
             for feature in tqdm(features, desc="dashboard", disable=not progress, unit="page")
         ]
         write_index_page(index, folder, rows)
         write_json_atomic(
-            folder / "dashboard.json", {"index": str(index.path), "features": list(features)}
+            folder / "dashboard.json",
+            {"index": recorded_index or str(index.path), "features": list(features)},
         )
     return out_dir
 
@@ -193,8 +203,9 @@ def write_index_page(index: FeatureIndex, folder: Path, rows: list[str]) -> None
         f"<style>{STYLE}</style></head><body>"
         f"<h1>Features of {html.escape(index.meta['sae']['path'])}</h1>"
         f"<p>Corpus: {index.meta['corpus']['n_transcripts']} transcripts, "
-        f"{index.meta['corpus']['n_tokens']} tokens. The 10 features most enriched for "
-        f"{html.escape(ranking)}: {leaders}.</p>"
+        f"{index.meta['corpus']['n_tokens']} tokens. Across the whole index, the 10 features "
+        f"most enriched for {html.escape(ranking)} are {leaders}. The table lists the "
+        f"{len(rows)} features of this dashboard.</p>"
         "<table><tr><th>feature</th><th>density</th><th>max</th>"
         f"<th>{html.escape(ranking)} AUROC</th><th>highest AUROC (phase)</th>"
         f"<th>decoder top tokens</th></tr>{''.join(rows)}</table></body></html>\n",
