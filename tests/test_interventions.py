@@ -108,7 +108,7 @@ def test_selected_features_match_full_encode(kind):
 
 def test_topk_reader_probe_bound_is_exact():
     sae = random_sae(16, "topk", "blocks.0.hook_resid_pre").sae
-    ids = [3, 40, 41, 95]
+    ids = [3, 40, 41, 95, 40]  # a repeated id must not distort the probe bound
     reader = TopKFeatureReader(sae, ids, n_probe=24)
     first = torch.randn(64, 16) * 2
     assert torch.allclose(reader(first), sae.encode(first)[..., ids], atol=1e-5)

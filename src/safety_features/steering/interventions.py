@@ -316,6 +316,9 @@ class TopKFeatureReader:
             self.weight = (sae.W_enc * scale).detach()
             self.bias = ((sae.b_enc - b_in @ sae.W_enc) * scale).detach()
         self.ids = list(feature_ids)
+        # Each feature appears once among the probe columns: a repeated column would count
+        # twice and could lift the subset's k-th largest above the true one.
+        self.unique_ids = list(dict.fromkeys(self.ids))
         self.k = int(cfg.k)
         self.n_probe = n_probe if n_probe is not None else max(self.k, cfg.d_sae // 8)
         self.probe_weight: torch.Tensor | None = None
@@ -334,11 +337,11 @@ class TopKFeatureReader:
     def choose_probe(self, rows: torch.Tensor, kth: torch.Tensor) -> None:
         """Take as probe features those most often active on `rows`."""
         counts = (torch.addmm(self.bias, rows, self.weight) >= kth).sum(dim=0)
-        counts[self.ids] = -1  # the chosen features join the probe columns once, first
-        n_probe = min(self.n_probe, counts.shape[0] - len(self.ids))
+        counts[self.unique_ids] = -1  # the chosen features join the probe columns first
+        n_probe = min(self.n_probe, counts.shape[0] - len(self.unique_ids))
         probe = torch.topk(counts, n_probe).indices.tolist()
-        if len(self.ids) + len(probe) >= self.k:
-            columns = self.ids + probe
+        if len(self.unique_ids) + len(probe) >= self.k:
+            columns = self.unique_ids + probe
             self.probe_weight = self.weight[:, columns].contiguous()
             self.probe_bias = self.bias[columns].contiguous()
 
@@ -351,7 +354,7 @@ class TopKFeatureReader:
             return result.reshape(*x.shape[:-1], len(self.ids))
         probe = torch.addmm(self.probe_bias, rows, self.probe_weight)
         bound = torch.topk(probe, self.k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
-        unsure = (probe[:, : len(self.ids)] >= bound).any(dim=-1)
+        unsure = (probe[:, : len(self.unique_ids)] >= bound).any(dim=-1)
         result = torch.zeros(rows.shape[0], len(self.ids), dtype=rows.dtype, device=rows.device)
         if bool(unsure.any()):
             result[unsure] = self.full(rows[unsure])[0]
