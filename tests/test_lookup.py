@@ -356,6 +356,14 @@ def test_cli_errors_name_the_fix(index_dir, tmp_path, capsys):
     assert "Feature 99999 is out of range" in capsys.readouterr().err
     assert main(["lookup", "1", "--index", str(tmp_path / "none")]) == 2
     assert "safety-features build-index" in capsys.readouterr().err
+    # A run folder names the index inside it; a file is not taken for a folder.
+    run = tmp_path / "run"
+    shutil.copytree(index_dir, run / "index")
+    assert main(["lookup", "1", "--index", str(run)]) == 2
+    assert f"its index is {run / 'index'}" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["lookup", "1", "--index", str(tmp_path / "notes.txt")]) == 2
+    assert "is a file, not a feature index folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

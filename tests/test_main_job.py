@@ -291,3 +291,10 @@ def test_cli_base_model_with_other_tokenizer(tiny_organism_dir, tmp_path, capsys
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "have different tokenizers" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("safety-features 0.")

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version as package_version
 
 from safety_features.cli_common import config_path, positive_int, print_json
 from safety_features.config import ConfigError, load_config
@@ -274,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find where safety-tuned language models enter the safety phase, and which SAE features trigger it.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version('safety-features')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

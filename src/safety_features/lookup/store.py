@@ -123,8 +123,14 @@ def open_index(path: str | Path, sae_path: str | Path | None = None) -> FeatureI
 
     path = Path(path)
     fix = build_command(sae_path or recorded_sae(path) or "SAE_FOLDER", path)
+    if path.is_file():
+        raise FeatureIndexError(f"{path} is a file, not a feature index folder: pass --index DIR.")
     if not path.is_dir():
         raise FeatureIndexError(f"Feature index {path} not found: build it with {fix}.")
+    if not (path / "index.json").is_file() and (path / "index" / "index.json").is_file():
+        raise FeatureIndexError(
+            f"{path} is a run folder, not a feature index: its index is {path / 'index'}."
+        )
     missing = [name for name in INDEX_FILES if not (path / name).is_file()]
     if missing:
         raise FeatureIndexError(
