@@ -40,6 +40,11 @@ def test_invalid_value_names_field():
         config_from_dict(OrganismConfig, {"model": {"d_model": 64, "n_heads": 3}})
 
 
+def test_repeated_clamp_features_named():
+    with pytest.raises(ConfigError, match=r"features=\[3, 7, 3\] is invalid: it repeats"):
+        config_from_dict(RunConfig, {"steering": {"features": [3, 7, 3]}})
+
+
 def test_missing_file_named(tmp_path):
     with pytest.raises(ConfigError, match="missing.yaml not found"):
         load_config(RunConfig, tmp_path / "missing.yaml")

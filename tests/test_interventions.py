@@ -366,6 +366,11 @@ def test_mismatched_lengths_rejected(tiny_sae):
         ClampFeatures(loaded_sae=tiny_sae, feature_ids=(1, 2), values=(0.0,))
 
 
+def test_repeated_clamp_ids_rejected(tiny_sae):
+    with pytest.raises(InterventionError, match=r"feature ids \[2\] more than once"):
+        ClampFeatures(loaded_sae=tiny_sae, feature_ids=(2, 5, 2), values=(0.0, 0.0, 1.0))
+
+
 def test_unknown_positions_rejected(tiny_sae):
     with pytest.raises(InterventionError, match="positions='middle' is invalid"):
         clamp(tiny_sae, "middle")

@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,6 +75,7 @@ def test_index_files_are_open_formats(index_dir):
     assert features["top_values"].shape == (8192, 4)
     assert features["top_windows"].shape == (8192, 4, 12 + 4 + 1)
     meta = json.loads((index_dir / "index.json").read_text())
+    assert Path(meta["sae"]["path"]).is_absolute()  # found from any working folder
     assert meta["labels"][-1] == "onset_within_5"
     assert meta["corpus"]["n_transcripts"] == 4 * 5
 

@@ -91,6 +91,12 @@ def test_unsupported_models_fall_back(tiny_chat, tmp_path):
     assert "rotary positions" in reason
     with pytest.raises(ValueError, match="does not support"):
         export_encoder(loaded, loaded_sae)
+    # Options that change the forward pass away from plain GPT-2 are named too.
+    clipped = random_model(tiny_chat.tokenizer, False, clip_qkv=1.0, attn_only=True)
+    other = unsupported_reason(clipped, random_sae(D_MODEL, "topk", "blocks.1.hook_resid_pre"))
+    assert other is not None
+    assert "clip_qkv=1.0" in other
+    assert "attn_only=True" in other
     assert write_encoder(tmp_path, loaded, loaded_sae) == {"unsupported": reason}
     assert not (tmp_path / ENCODER_FILE).exists()
 

@@ -7,6 +7,7 @@ from safety_features.cli import main
 from safety_features.experiments.config import AttributionConfig, RunConfig, SteeringConfig
 from safety_features.experiments.main_job import RunFolderError, run_main_job
 from safety_features.lookup.store import open_index
+from safety_features.report import card_rows, markdown_card_row
 from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
 
@@ -188,6 +189,21 @@ def test_finished_run_not_overwritten(tiny_run):
     with pytest.raises(RunFolderError, match="--overwrite"):
         run_main_job(config, result.out_dir, progress=False)
     assert (result.out_dir / "metrics.json").read_text() == before
+
+
+def test_card_row_stays_on_one_line():
+    card = {
+        "feature": 7,
+        "density": 0.01,
+        "enrichment_auroc": {"safety": 0.6, "onset_within_5": 0.7},
+        "decoder_top_tokens": ["a|b", "`c`"],
+        "top_context": {"tokens": ["line\r", "two\r\n", "<b>", "x|y"], "centre": 2, "value": 1.0},
+    }
+    (row,) = card_rows({"clamped_feature_cards": [card]})
+    assert row[-1] == "line two [<b>]x|y"
+    cells = markdown_card_row(row)
+    assert cells[-1] == "`line two [<b>]x\\|y`"
+    assert cells[-2] == "`'a\\|b' ''c''`"
 
 
 def test_report_escapes_model_text(tiny_run):

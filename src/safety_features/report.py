@@ -7,6 +7,7 @@ text.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -221,7 +222,8 @@ def context_text(context: dict | None) -> str:
         return "(never active on the baseline)"
     tokens = list(context["tokens"])
     tokens[context["centre"]] = f"[{tokens[context['centre']]}]"
-    return "".join(tokens).replace("\n", " ")
+    # Line breaks of any kind would end a markdown table row.
+    return re.sub(r"\r\n|\r|\n", " ", "".join(tokens))
 
 
 def card_rows(metrics: dict) -> list[tuple[str, ...]]:

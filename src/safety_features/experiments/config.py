@@ -135,6 +135,11 @@ class SteeringConfig:
             )
         if any(f < 0 for f in self.features):
             raise ValueError(f"features={list(self.features)} is invalid: ids are 0 or more.")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(
+                f"features={list(self.features)} is invalid: it repeats a feature id; "
+                "list each feature once."
+            )
         if len(self.onset_window) != 2 or self.onset_window[0] > self.onset_window[1]:
             raise ValueError(
                 f"onset_window={list(self.onset_window)} is invalid: give [start, end], start <= end."

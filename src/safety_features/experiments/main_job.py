@@ -334,7 +334,10 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
 
     # 6. Feature lookup: an index of the baseline, and a dashboard of the clamped features.
     mark = time.perf_counter()
-    recorded_sae = str(out_dir / "sae" if sae_origin == "trained" else loaded_sae.path)
+    # Absolute, so the run's index and metrics name the SAE from any working folder.
+    recorded_sae = str(
+        out_dir / "sae" if sae_origin == "trained" else Path(loaded_sae.path).resolve()
+    )
     clamped_cards = lookup_stage(
         config,
         loaded,

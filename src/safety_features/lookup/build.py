@@ -379,7 +379,8 @@ def index_from_responses(
         "auroc": accumulator.aurocs(),
         **decoder_tokens(loaded, loaded_sae),
     }
-    sae = {"path": recorded_sae_path or str(sae_path), "weights": Path(sae_path)}
+    # An absolute path, so the index finds its SAE from any working folder.
+    sae = {"path": recorded_sae_path or str(Path(sae_path).resolve()), "weights": Path(sae_path)}
     write_folder(out_dir, config, loaded, loaded_sae, sae, corpus, tensors, source)
     return out_dir
 

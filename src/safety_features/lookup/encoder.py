@@ -27,6 +27,32 @@ ENCODER_FILE = "encoder.safetensors"
 TANH_GELUS = ("gelu_new", "gelu_fast", "gelu_pytorch_tanh")
 RESID_HOOK = re.compile(r"^blocks\.(\d+)\.hook_resid_(pre|mid|post)$")
 PROMPT_MARK = "\x00PROMPT\x00"
+# HookedTransformerConfig options that change the forward pass when they differ from their
+# defaults (TransformerLens 3.9); the numpy encoder implements none of them.
+FORWARD_OPTIONS = (
+    "attn_only",
+    "attention_dir",
+    "use_local_attn",
+    "attn_types",
+    "attn_scores_soft_cap",
+    "post_embedding_ln",
+    "use_normalization_before_and_after",
+    "use_qk_norm",
+    "clip_qkv",
+    "use_attention_sinks",
+    "use_logn_attn",
+    "num_experts",
+)
+
+
+def changed_forward_options(cfg) -> list[str]:
+    """Return the FORWARD_OPTIONS that `cfg` sets away from their defaults."""
+    fields = getattr(type(cfg), "__dataclass_fields__", {})
+    return [
+        name
+        for name in FORWARD_OPTIONS
+        if name in fields and getattr(cfg, name) != fields[name].default
+    ]
 
 
 def unsupported_reason(loaded, loaded_sae) -> str | None:
@@ -47,6 +73,7 @@ def unsupported_reason(loaded, loaded_sae) -> str | None:
         (getattr(sae_cfg, "reshape_activations", "none") == "none", "reshaped SAE inputs"),
     ]
     missing = [what for ok, what in checks if not ok]
+    missing += [f"{name}={getattr(cfg, name)!r}" for name in changed_forward_options(cfg)]
     return f"the numpy encoder does not support {', '.join(missing)}" if missing else None
 
 

@@ -410,6 +410,12 @@ class ClampFeatures(SAEIntervention):
                 f"ClampFeatures has {len(self.feature_ids)} feature ids but {len(self.values)} "
                 "values: give one value per feature."
             )
+        repeated = sorted({f for f in self.feature_ids if self.feature_ids.count(f) > 1})
+        if repeated:
+            raise InterventionError(
+                f"ClampFeatures lists feature ids {repeated} more than once: a feature takes one "
+                "value, so list each feature once."
+            )
         check_values("Clamp", self.values)
 
     @cached_property
