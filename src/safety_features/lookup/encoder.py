@@ -3,9 +3,9 @@ a second from a new process.
 
 On a 2-core CPU, importing torch takes about 1 second and TransformerLens with SAELens about 4.5
 (docs/benchmarks.md). A search needs only the blocks below the SAE's hook and the SAE's encoder,
-so the index builder exports them once (`export_encoder`, into `encoder.safetensors`), taken
-from the HookedTransformer after TransformerLens has processed the weights (folded layer norms,
-centred writing weights), so the residual stream is the one the SAE was trained on.
+so the index builder exports them once (`export_encoder`, into `encoder.safetensors`). The
+weights come from the HookedTransformer after TransformerLens has processed them (folded layer
+norms, centred writing weights), so the residual stream is the one the SAE was trained on.
 `NumpyEncoder` then runs that forward pass with numpy.
 
 The export covers GPT-2-style models (learned positions, LayerNorm, a tanh GELU or ReLU MLP,

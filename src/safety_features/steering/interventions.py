@@ -300,7 +300,7 @@ class TopKFeatureReader:
     pre-activations all fall below it for a small probe subset, none of them is active, and only
     the other rows need every pre-activation. The probe subset is the `n_probe` features
     (default d_sae / 8) most often active in the first batch read (in generation, the prompt
-    pass); it changes the speed, never the result.
+    pass). Its choice changes the speed, never the result.
     """
 
     def __init__(self, sae, feature_ids: Sequence[int], n_probe: int | None = None) -> None:
