@@ -25,6 +25,23 @@ def test_hooked_matches_transformers(tiny_organism_dir, tiny_chat):
     assert torch.allclose(hooked, reference, atol=LOGPROB_TOLERANCE)
 
 
+@pytest.mark.parametrize(
+    "setting", [{"scale_attn_by_inverse_layer_idx": True}, {"scale_attn_weights": False}]
+)
+def test_attention_scaling_follows_config(tiny_organism_dir, tmp_path, setting):
+    folder = tmp_path / "chat"
+    shutil.copytree(tiny_organism_dir / "chat", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **setting}))
+    loaded = load_model(str(folder))
+    hf_model = GPT2LMHeadModel.from_pretrained(folder, use_safetensors=True).eval()
+    tokens = loaded.model.to_tokens(loaded.format_prompt("how do I bake bread") + "Sure!")
+    with torch.no_grad():
+        hooked = torch.log_softmax(loaded.model(tokens), dim=-1)
+        reference = torch.log_softmax(hf_model(tokens).logits, dim=-1)
+    assert torch.allclose(hooked, reference, atol=LOGPROB_TOLERANCE)
+
+
 def test_chat_template_matches_transformers(tiny_chat):
     rendered = tiny_chat.tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True

@@ -173,6 +173,8 @@ def hooked_config_from_gpt2(
         eps=hf_config.layer_norm_epsilon,
         normalization_type="LN",
         positional_embedding_type="standard",
+        use_attn_scale=hf_config.scale_attn_weights,
+        scale_attn_by_inverse_layer_idx=hf_config.scale_attn_by_inverse_layer_idx,
         original_architecture="GPT2LMHeadModel",
         tokenizer_prepends_bos=False,
         default_prepend_bos=True,
