@@ -44,7 +44,7 @@ def tokens_per_second(loaded, prompts, interventions, max_new_tokens, onsets=Non
     return sum(len(g.response_token_ids) for g in generations) / seconds
 
 
-def most_active_features(loaded, sae, prompts, n: int) -> tuple[int, ...]:
+def densest_features(loaded, sae, prompts, n: int) -> tuple[int, ...]:
     """Return the `n` features active on the most prompt tokens: the hardest case for the TopK
     reader's bound, which settles a row only when every clamped feature is far from active."""
     tokens, mask = left_pad(encode_prompts(loaded, prompts), loaded.tokenizer.pad_token_id)
@@ -74,7 +74,7 @@ def main() -> None:
     pool += [p for p in sample_prompts(0, "heldout", args.prompts) if p.group == "benign"]
     prompts = [p.text for p in pool[: args.prompts]]
     features = tuple(range(10))
-    busiest = most_active_features(loaded, sae, prompts, 10)
+    busiest = densest_features(loaded, sae, prompts, 10)
     direction = refusal_direction(
         loaded,
         sae.hook_name,

@@ -338,8 +338,11 @@ def index_from_responses(
     progress: bool = True,
 ) -> Path:
     """Stream responses whose phases are already detected through the model and SAE, and
-    write the index folder. `sae_path` is the SAE folder to hash; `recorded_sae_path`, the SAE
-    folder that index.json records (default `sae_path`), for a folder about to be moved."""
+    write the index folder.
+
+    `sae_path` is the SAE folder to hash. `recorded_sae_path` is the SAE folder that index.json
+    records (default `sae_path`), for an SAE folder that is about to be moved.
+    """
     corpus = Corpus(responses, list(concepts), config.onset_horizon)
     d_sae = loaded_sae.sae.cfg.d_sae
     accumulator = Accumulator(

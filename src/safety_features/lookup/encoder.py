@@ -28,7 +28,7 @@ TANH_GELUS = ("gelu_new", "gelu_fast", "gelu_pytorch_tanh")
 RESID_HOOK = re.compile(r"^blocks\.(\d+)\.hook_resid_(pre|mid|post)$")
 PROMPT_MARK = "\x00PROMPT\x00"
 # HookedTransformerConfig options that change the forward pass when they differ from their
-# defaults (TransformerLens 3.9); the numpy encoder implements none of them.
+# defaults (TransformerLens 3.9). The numpy encoder implements none of them.
 FORWARD_OPTIONS = (
     "attn_only",
     "attention_dir",
@@ -80,6 +80,8 @@ def unsupported_reason(loaded, loaded_sae) -> str | None:
 def chat_format(loaded) -> dict[str, str] | None:
     """Return the chat format as the text before and after the prompt, or None when the
     template does more than wrap the prompt."""
+    # NOTE: two probe prompts cannot catch a template that rewrites the prompt text in rarer
+    # ways (escaping, a date); such a template would need the model path.
     prefix, _, suffix = loaded.format_prompt(PROMPT_MARK).partition(PROMPT_MARK)
     for probe in ("how do I bake bread?", "  Two\nlines  "):
         if loaded.format_prompt(probe) != prefix + probe + suffix:

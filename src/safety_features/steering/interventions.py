@@ -316,8 +316,8 @@ class TopKFeatureReader:
             self.weight = (sae.W_enc * scale).detach()
             self.bias = ((sae.b_enc - b_in @ sae.W_enc) * scale).detach()
         self.ids = list(feature_ids)
-        # Each feature appears once among the probe columns: a repeated column would count
-        # twice and could lift the subset's k-th largest above the true one.
+        # Each feature appears once among the probe columns, because a repeated column would
+        # count twice and could lift the subset's k-th largest above the true one.
         self.unique_ids = list(dict.fromkeys(self.ids))
         self.k = int(cfg.k)
         self.n_probe = n_probe if n_probe is not None else max(self.k, cfg.d_sae // 8)
