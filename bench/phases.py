@@ -9,9 +9,12 @@ safety concept) and response-level agreement. The clause
 ceiling row scores the human labels themselves after they are cut to whole clauses: no
 clause-level scorer can do better than it.
 
+With --classifier DIR, a trained classifier scorer gets a row too, and every scorer is given
+the labelled prompts (only the classifier reads them).
+
 Speed: generates responses to held-out prompts on the organism, then times the embedding
-detector on those responses (a new scorer, so no cached embeddings) and the lexical detector,
-and reports the median of --repeats runs. Target: detection takes at most 20% of the generation
+detector on those responses (a new scorer, so no cached embeddings), the lexical detector and
+the classifier if given, and reports the median of --repeats runs. Target: detection takes at most 20% of the generation
 time.
 
 Prints one JSON object for docs/benchmarks.md.
@@ -42,6 +45,7 @@ from safety_features.phases.scorers import (
     AnnotationScorer,
     EmbeddingScorer,
     load_minilm,
+    make_scorer,
     read_annotations,
 )
 from safety_features.phases.segment import SegmentationSettings, segment
@@ -93,13 +97,16 @@ def clause_ceiling(data: str, labelled: list[Labelled], concepts) -> dict:
     return result
 
 
-def accuracy(data: str, tokenizer) -> dict:
+def accuracy(data: str, tokenizer, classifier: str | None) -> dict:
     concepts = load_concept_set()
     labelled = load_labelled(data, tokenizer, split="test")
     report = {}
-    for name in ("embedding", "lexical", "hybrid"):
-        detector = PhaseDetector(tokenizer, concepts, name)
-        results = detector.detect_tokens([item.tokens for item in labelled])
+    names = ("embedding", "lexical", "hybrid") + (("classifier",) if classifier else ())
+    for name in names:
+        detector = PhaseDetector(tokenizer, concepts, make_scorer(name, classifier=classifier))
+        results = detector.detect_tokens(
+            [item.tokens for item in labelled], [item.prompt for item in labelled]
+        )
         scores = evaluate_results(results, labelled)
         predicted = [
             [(e.concept, e.token_index) for e in r.segmentation.emergences] for r in results
@@ -110,7 +117,7 @@ def accuracy(data: str, tokenizer) -> dict:
     return report
 
 
-def speed(n_per_group: int, max_new_tokens: int, repeats: int) -> dict:
+def speed(n_per_group: int, max_new_tokens: int, repeats: int, classifier: str | None) -> dict:
     """Median seconds over `repeats` runs of generation and of each detector."""
     loaded = load_model("organism:chat")
     prompts = sample_prompts(7, "heldout", n_per_group)
@@ -142,6 +149,22 @@ def speed(n_per_group: int, max_new_tokens: int, repeats: int) -> dict:
     generation_seconds = statistics.median(generation_times)
     embedding_seconds = statistics.median(embedding_times)
     lexical_seconds = statistics.median(lexical_times)
+    extra = {}
+    if classifier:
+        detector = PhaseDetector(
+            loaded.tokenizer, None, make_scorer("classifier", classifier=classifier)
+        )
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            detector.detect(token_ids=token_ids, prompts=texts)
+            times.append(time.perf_counter() - start)
+        extra = {
+            "classifier_detection_seconds": round(statistics.median(times), 3),
+            "classifier_share_of_generation": round(
+                statistics.median(times) / generation_seconds, 3
+            ),
+        }
     return {
         "n_responses": len(generations),
         "response_tokens": sum(len(ids) for ids in token_ids),
@@ -153,6 +176,7 @@ def speed(n_per_group: int, max_new_tokens: int, repeats: int) -> dict:
         "embedding_bfloat16": embedding.scorer.bfloat16,  # type: ignore[attr-defined]
         "lexical_detection_seconds": round(lexical_seconds, 3),
         "lexical_share_of_generation": round(lexical_seconds / generation_seconds, 3),
+        **extra,
     }
 
 
@@ -168,12 +192,16 @@ def main() -> None:
         "--max-new-tokens", type=int, default=64, help="response length cap for the timing"
     )
     parser.add_argument("--repeats", type=int, default=3, help="timing runs; medians are reported")
+    parser.add_argument(
+        "--classifier",
+        help="also score a trained classifier folder (`safety-features train-classifier`)",
+    )
     args = parser.parse_args()
     loaded_tokenizer = load_model("organism:chat").tokenizer
     report = {
         "threads": torch.get_num_threads(),
-        "accuracy": accuracy(args.data, loaded_tokenizer),
-        "speed": speed(args.n_per_group, args.max_new_tokens, args.repeats),
+        "accuracy": accuracy(args.data, loaded_tokenizer, args.classifier),
+        "speed": speed(args.n_per_group, args.max_new_tokens, args.repeats, args.classifier),
     }
     print(json.dumps(report, indent=2))
 

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
+from pathlib import Path
 
 from safety_features.cli_common import config_path, positive_int, print_json
 from safety_features.config import ConfigError, load_config
@@ -159,6 +160,7 @@ def command_phases(args: argparse.Namespace) -> None:
         scorer=args.scorer,
         model=args.model,
         annotations=args.annotations,
+        classifier=args.classifier,
         max_new_tokens=args.max_new_tokens,
         n_plots=args.plots,
         overwrite=args.overwrite,
@@ -181,7 +183,9 @@ def _scorer_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def _phase_data_arguments(args: argparse.Namespace) -> tuple:
+def _phase_data_arguments(
+    args: argparse.Namespace,
+) -> tuple[Path, Path | None, tuple[str, ...], str, str]:
     """Return (data, concepts, scorers, model, split) from the labelled-data options."""
     return (
         config_path(args.data),
@@ -211,7 +215,7 @@ def command_calibrate_phases(args: argparse.Namespace) -> None:
 def command_evaluate_phases(args: argparse.Namespace) -> None:
     from safety_features.phases.jobs import evaluate_phases
 
-    summary = evaluate_phases(*_phase_data_arguments(args))
+    summary = evaluate_phases(*_phase_data_arguments(args), classifier=args.classifier)
     if args.json:
         print_json(summary)
         return
@@ -226,7 +230,39 @@ def command_evaluate_phases(args: argparse.Namespace) -> None:
         )
 
 
-def _add_phase_data_options(parser: argparse.ArgumentParser, split: str) -> None:
+def command_train_classifier(args: argparse.Namespace) -> None:
+    from safety_features.phases.classifier import ClassifierTraining
+    from safety_features.phases.jobs import PhasesInputError, train_classifier_job
+
+    try:
+        training = ClassifierTraining(epochs=args.epochs, folds=args.folds, seed=args.seed)
+    except ValueError as error:
+        raise PhasesInputError(f"{error}.") from error
+    summary = train_classifier_job(
+        config_path(args.data),
+        args.out,
+        config_path(args.concepts) if args.concepts else None,
+        args.model,
+        args.split,
+        training,
+        overwrite=args.overwrite,
+        progress=not args.json,
+    )
+    if args.json:
+        print_json(summary)
+        return
+    print(
+        f"out-of-fold onset F1 {summary['out_of_fold_onset_f1']:.3f} on "
+        f"{summary['n_responses']} {args.split} responses ({summary['n_clauses']} clauses)"
+    )
+    print(
+        f"Classifier saved to {summary['path']}: use it with --scorer classifier --classifier DIR"
+    )
+
+
+def _add_phase_data_options(
+    parser: argparse.ArgumentParser, split: str, scorers: bool = True
+) -> None:
     parser.add_argument(
         "--data",
         default=DEFAULT_PHASE_DATA,
@@ -235,11 +271,12 @@ def _add_phase_data_options(parser: argparse.ArgumentParser, split: str) -> None
     parser.add_argument(
         "--concepts", help="concept set YAML (default configs/concepts/safety.yaml)"
     )
-    parser.add_argument(
-        "--scorers",
-        default="embedding,lexical,hybrid",
-        help="comma-separated scorers (default embedding,lexical,hybrid)",
-    )
+    if scorers:
+        parser.add_argument(
+            "--scorers",
+            default="embedding,lexical,hybrid",
+            help="comma-separated scorers (default embedding,lexical,hybrid)",
+        )
     parser.add_argument(
         "--model",
         default="organism:chat",
@@ -450,10 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     phases.add_argument(
         "--scorer",
         default="embedding",
-        choices=("embedding", "lexical", "hybrid", "annotation"),
+        choices=("embedding", "lexical", "hybrid", "annotation", "classifier"),
         help="membership scorer (default embedding)",
     )
     phases.add_argument("--annotations", help="labelled spans, JSONL, for --scorer annotation")
+    phases.add_argument("--classifier", help="trained classifier folder, for --scorer classifier")
     phases.add_argument(
         "--model",
         default="organism:chat",
@@ -499,7 +537,36 @@ def build_parser() -> argparse.ArgumentParser:
         "response-level agreement.",
     )
     _add_phase_data_options(evaluate_phases, "test")
+    evaluate_phases.add_argument(
+        "--classifier", help="trained classifier folder, when --scorers lists classifier"
+    )
     evaluate_phases.set_defaults(handler=command_evaluate_phases)
+
+    train_classifier = commands.add_parser(
+        "train-classifier",
+        help="fine-tune MiniLM into a phase scorer that reads the request and the clause before",
+        description="Fine-tune all-MiniLM-L6-v2 on the concept examples and the labelled split "
+        "(--split, default dev) to give each clause a probability per concept, in the context of "
+        "the request and the clause before it. Thresholds are calibrated on out-of-fold scores. "
+        "Writes the weights (safetensors) and classifier.json into --out; use them with "
+        "`phases --scorer classifier --classifier DIR`.",
+    )
+    _add_phase_data_options(train_classifier, "dev", scorers=False)
+    train_classifier.add_argument("--out", required=True, help="output folder for the classifier")
+    train_classifier.add_argument(
+        "--epochs", type=positive_int, default=5, help="passes over the training data (default 5)"
+    )
+    train_classifier.add_argument(
+        "--folds",
+        type=positive_int,
+        default=3,
+        help="folds for the threshold calibration, 2 or more (default 3)",
+    )
+    train_classifier.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train_classifier.add_argument(
+        "--overwrite", action="store_true", help="replace a classifier already in --out"
+    )
+    train_classifier.set_defaults(handler=command_train_classifier)
     return parser
 
 

@@ -17,6 +17,23 @@ class ConfigError(ValueError):
     """A config file or mapping that does not fit its dataclass."""
 
 
+PHASE_SCORERS = ("embedding", "lexical", "hybrid")
+"""Phase scorers a config can name; "classifier:DIR" names a trained classifier folder."""
+CLASSIFIER_PREFIX = "classifier:"
+
+
+def check_phase_scorer(name: str, value: str) -> None:
+    """Raise ValueError unless `value` is one of PHASE_SCORERS or "classifier:DIR"."""
+    if value in PHASE_SCORERS:
+        return
+    if value.startswith(CLASSIFIER_PREFIX) and value[len(CLASSIFIER_PREFIX) :].strip():
+        return
+    raise ValueError(
+        f"{name}={value!r} is invalid: use one of {', '.join(PHASE_SCORERS)}, or "
+        f"'{CLASSIFIER_PREFIX}DIR' for a folder written by `safety-features train-classifier`."
+    )
+
+
 def config_from_dict(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
     """Build dataclass `cls` from a mapping, recursing into nested dataclass fields.
 

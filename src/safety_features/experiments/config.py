@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass, field
 
 from safety_features.attribution.gradients import METHODS, TARGETS
+from safety_features.config import check_phase_scorer
 from safety_features.organism.corpus import GROUPS
 from safety_features.saes.config import SAETrainingConfig
 from safety_features.steering.interventions import POSITION_NAMES
 
-PHASE_SCORERS = ("embedding", "lexical", "hybrid")
 SELECTIONS = ("attribution", "specific_attribution", "activation_difference")
 SUPPRESS_POSITIONS = (*POSITION_NAMES, "onset_window")
 WANDB_MODES = ("disabled", "offline", "online")
@@ -196,7 +196,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size")
-        one_of(self, "phase_scorer", PHASE_SCORERS)
+        check_phase_scorer("phase_scorer", self.phase_scorer)
         one_of(self, "wandb_mode", WANDB_MODES)
 
 
@@ -216,7 +216,8 @@ class RunConfig:
     """Prompts generated together in one left-padded batch."""
     phase_scorer: str = "embedding"
     """Membership scorer of the phase detector: "embedding", "lexical" or "hybrid" (calibrated
-    thresholds from the concept set's thresholds file)."""
+    thresholds from the concept set's thresholds file), or "classifier:DIR" for a classifier
+    trained with `safety-features train-classifier` (its own thresholds)."""
     concepts: str | None = None
     """Concept set YAML of the phase detector; None for configs/concepts/safety.yaml."""
     sae_path: str | None = "checkpoints/saes/organism-chat-resid2"
@@ -234,7 +235,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size")
-        one_of(self, "phase_scorer", PHASE_SCORERS)
+        check_phase_scorer("phase_scorer", self.phase_scorer)
         if any(k < 0 for k in self.prefill_lengths):
             raise ValueError(
                 f"prefill_lengths={list(self.prefill_lengths)} is invalid: lengths are 0 or more."

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safety_features.experiments.config import PHASE_SCORERS, one_of, positive
+from safety_features.config import check_phase_scorer
+from safety_features.experiments.config import positive
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class IndexConfig:
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size", "onset_horizon")
         positive(self, "n_top_contexts", "n_quantile_samples", "sample_pool", "chunk_tokens")
-        one_of(self, "phase_scorer", PHASE_SCORERS)
+        check_phase_scorer("phase_scorer", self.phase_scorer)
         if self.context_before < 0 or self.context_after < 0:
             raise ValueError(
                 f"context_before={self.context_before} and context_after={self.context_after} "

@@ -3,6 +3,7 @@
 See docs/phases.md for the terms (concept set, c-phase, emergence, onset, transition).
 """
 
+from safety_features.phases.classifier import ClassifierScorer, ClassifierTraining
 from safety_features.phases.concepts import (
     SAFETY_CONCEPTS,
     Concept,
@@ -24,6 +25,8 @@ from safety_features.phases.text import TokenizedText, tokenize_response
 __all__ = [
     "SAFETY_CONCEPTS",
     "AnnotationScorer",
+    "ClassifierScorer",
+    "ClassifierTraining",
     "Concept",
     "ConceptSet",
     "ConceptSetError",

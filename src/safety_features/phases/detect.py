@@ -158,8 +158,10 @@ class PhaseDetector:
     """A concept set, a scorer, its thresholds and a tokenizer, ready to detect phases.
 
     `concepts` is a ConceptSet or a path to one (default: the project's safety set). `scorer` is
-    a scorer name ("embedding", "lexical", "annotation") or a MembershipScorer instance. Without
-    `settings`, the calibrated thresholds stored beside the concept set are used.
+    a scorer name ("embedding", "lexical", "hybrid", "annotation") or a MembershipScorer
+    instance, such as a trained ClassifierScorer. Without `settings`, a classifier uses the
+    thresholds saved with it and other scorers the ones stored beside the concept set.
+    Scorers that read the request (the classifier) get the `prompts` passed to `detect`.
     """
 
     def __init__(
@@ -173,7 +175,9 @@ class PhaseDetector:
         self.tokenizer = tokenizer
         self.concepts = concepts if isinstance(concepts, ConceptSet) else load_concept_set(concepts)
         self.scorer = make_scorer(scorer, annotations) if isinstance(scorer, str) else scorer
-        self.settings = settings or load_settings(self.concepts, self.scorer.name)
+        # A trained classifier carries the thresholds calibrated with it.
+        own = getattr(self.scorer, "settings", None)
+        self.settings = settings or own or load_settings(self.concepts, self.scorer.name)
 
     def tokenize(
         self,
@@ -207,7 +211,10 @@ class PhaseDetector:
     def detect_tokens(
         self, tokens: Sequence[TokenizedText], prompts: Sequence[str] | None = None
     ) -> list[PhaseResult]:
-        scores = self.scorer.score(tokens, self.concepts)
+        if getattr(self.scorer, "uses_prompts", False):
+            scores = self.scorer.score(tokens, self.concepts, prompts=prompts)  # type: ignore[call-arg]
+        else:
+            scores = self.scorer.score(tokens, self.concepts)
         results = []
         for index, (item, item_scores) in enumerate(zip(tokens, scores, strict=True)):
             results.append(
@@ -245,7 +252,8 @@ def detect_phases(
     scorer: str | MembershipScorer = "embedding",
     settings: SegmentationSettings | None = None,
     ids: Sequence[str] | None = None,
+    prompts: Sequence[str] | None = None,
 ) -> list[PhaseResult]:
     """Detect phases in responses given as texts or token ids; see PhaseDetector."""
     detector = PhaseDetector(tokenizer, concepts, scorer, settings)
-    return detector.detect(texts, token_ids, ids)
+    return detector.detect(texts, token_ids, ids, prompts)

@@ -23,15 +23,18 @@ from safety_features.phases.text import TokenizedText
 ONSET_TOLERANCE_TOKENS = 3
 # Embedding scores are cosine-similarity differences, mostly within [-0.2, 0.4]. Lexical scores
 # are summed pattern weights in [0, 1], and hybrid scores add 0.2 times them to embedding scores.
+# Classifier scores are probabilities.
 ENTER_GRID = {
     "embedding": tuple(round(float(x), 3) for x in np.arange(-0.1, 0.4001, 0.0125)),
     "lexical": (0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0),
     "hybrid": tuple(round(float(x), 3) for x in np.arange(-0.1, 0.6001, 0.0125)),
+    "classifier": tuple(round(float(x), 3) for x in np.arange(0.1, 0.9001, 0.05)),
 }
 EXIT_OFFSETS = {
     "embedding": (0.0, 0.025, 0.05, 0.1),
     "lexical": (0.0,),
     "hybrid": (0.0, 0.025, 0.05, 0.1),
+    "classifier": (0.0, 0.1, 0.2, 0.3),
 }
 MIN_TOKENS_GRID = (1, 2, 3)
 

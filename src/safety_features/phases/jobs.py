@@ -1,4 +1,4 @@
-"""The `phases` and `calibrate-phases` commands as functions.
+"""The `phases`, `calibrate-phases`, `evaluate-phases` and `train-classifier` commands as functions.
 
 Input of `phases` is JSONL with one generation per line: `id`, `prompt` and `response`. When no
 line has a `response`, the responses are generated from the prompts with the given model first.
@@ -19,6 +19,11 @@ from safety_features.files import (
     atomic_directory,
     check_output_folder,
     write_json_atomic,
+)
+from safety_features.phases.classifier import (
+    META_FILE,
+    ClassifierTraining,
+    train_classifier_scorer,
 )
 from safety_features.phases.concepts import SAFETY_CONCEPTS, load_concept_set
 from safety_features.phases.detect import PhaseDetector, PhaseResult, save_settings
@@ -137,6 +142,7 @@ def run_phases(
     n_plots: int = 10,
     overwrite: bool = False,
     progress: bool = True,
+    classifier: str | Path | None = None,
 ) -> PhasesRun:
     """Detect phases in the generations of `input_path` (generating them first if needed)."""
     if max_new_tokens < 1:
@@ -150,6 +156,11 @@ def run_phases(
             f"--annotations is read only by --scorer annotation, not by --scorer {scorer}: "
             "drop it or pass --scorer annotation."
         )
+    if classifier is not None and scorer != "classifier":
+        raise PhasesInputError(
+            f"--classifier is read only by --scorer classifier, not by --scorer {scorer}: "
+            "drop it or pass --scorer classifier."
+        )
     records = read_generations(input_path)
     try:
         out = check_output_folder(out, "summary.json", overwrite)
@@ -162,7 +173,7 @@ def run_phases(
         from safety_features.models.loading import load_tokenizer
 
         tokenizer = load_tokenizer(model)
-        detector = PhaseDetector(tokenizer, concepts, make_scorer(scorer, annotations))
+        detector = PhaseDetector(tokenizer, concepts, make_scorer(scorer, annotations, classifier))
         responses = [record["response"] for record in records]
         results = detector.detect(
             texts=responses, ids=[r["id"] for r in records], prompts=[r["prompt"] for r in records]
@@ -172,7 +183,9 @@ def run_phases(
         from safety_features.models.loading import load_model
 
         loaded = load_model(model)
-        detector = PhaseDetector(loaded.tokenizer, concepts, make_scorer(scorer, annotations))
+        detector = PhaseDetector(
+            loaded.tokenizer, concepts, make_scorer(scorer, annotations, classifier)
+        )
         generation_started = time.perf_counter()
         generations = generate(
             loaded, [r["prompt"] for r in records], max_new_tokens=max_new_tokens, progress=progress
@@ -233,7 +246,8 @@ def calibrate_phases(
         if name not in ("embedding", "lexical", "hybrid"):
             raise PhasesInputError(
                 f"Cannot calibrate scorer {name!r}: calibrate embedding, lexical or hybrid. "
-                "The annotation scorer needs no thresholds."
+                "The annotation scorer needs no thresholds, and a classifier calibrates its "
+                "own when `safety-features train-classifier` trains it."
             )
         scorer = make_scorer(name)
         scores = scorer.score([item.tokens for item in labelled], concept_set)
@@ -263,8 +277,12 @@ def evaluate_phases(
     scorers: tuple[str, ...] = ("embedding", "lexical", "hybrid"),
     model: str = "organism:chat",
     split: str = "test",
+    classifier: str | Path | None = None,
 ) -> dict:
-    """Compute onset precision, recall, F1 and response agreement of each scorer on labelled data."""
+    """Compute onset precision, recall, F1 and response agreement of each scorer on labelled data.
+
+    Scorers get the labelled prompts; only the classifier (from the folder `classifier`) reads them.
+    """
     from safety_features.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(model)
@@ -273,7 +291,43 @@ def evaluate_phases(
         raise PhasesInputError(f"{data} has no records of split {split!r}: use dev or test.")
     results = {}
     for name in scorers:
-        detector = PhaseDetector(tokenizer, concepts, name)
-        detected = detector.detect_tokens([item.tokens for item in labelled])
+        detector = PhaseDetector(tokenizer, concepts, make_scorer(name, classifier=classifier))
+        detected = detector.detect_tokens(
+            [item.tokens for item in labelled], [item.prompt for item in labelled]
+        )
         results[name] = evaluate_results(detected, labelled)
     return results
+
+
+def train_classifier_job(
+    data: str | Path,
+    out: str | Path,
+    concepts: str | Path | None = None,
+    model: str = "organism:chat",
+    split: str = "dev",
+    training: ClassifierTraining | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train a classifier scorer on the `split` of labelled `data` and save it into `out`."""
+    from safety_features.models.loading import load_tokenizer
+
+    try:
+        out = check_output_folder(out, META_FILE, overwrite)
+    except OutputFolderError as error:
+        raise PhasesInputError(str(error)) from error
+    concept_set = load_concept_set(concepts)
+    started = time.perf_counter()
+    scorer, f1 = train_classifier_scorer(
+        data, load_tokenizer(model), concept_set, split, training or ClassifierTraining(), progress
+    )
+    scorer.provenance["tokenizer"] = model
+    scorer.save(out)
+    logger.info("Out-of-fold onset F1 %.3f on %s; classifier saved to %s", f1, split, out)
+    return {
+        "path": str(out),
+        "concept_set": concept_set.name,
+        "settings": scorer.settings.to_dict() if scorer.settings else None,
+        "seconds": time.perf_counter() - started,
+        **scorer.provenance,
+    }

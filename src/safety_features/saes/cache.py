@@ -323,7 +323,10 @@ def safety_token_flags(
     generations: Sequence[Generation], transcripts: Sequence[Transcript], detector: PhaseDetector
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per cached row: whether it is a response token, and whether it lies in a safety phase."""
-    results = detector.detect(token_ids=[g.response_token_ids for g in generations])
+    results = detector.detect(
+        token_ids=[g.response_token_ids for g in generations],
+        prompts=[g.prompt for g in generations],
+    )
     in_response, in_safety = [], []
     for transcript, result in zip(transcripts, results, strict=True):
         n_response = len(transcript.token_ids) - transcript.n_prompt_tokens

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from safety_features.config import check_phase_scorer
+
 ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu")
 WANDB_MODES = ("offline", "online", "disabled")
-PHASE_SCORERS = ("embedding", "lexical", "hybrid")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -77,11 +78,12 @@ class TrackingConfig:
     safety_eval_prompts_per_group: int = 10
     """Held-out prompts per group for the safety-phase rate with the SAE spliced in; 0 skips it."""
     phase_scorer: str = "embedding"
-    """Phase detector that marks safety-phase tokens for the safety metrics."""
+    """Phase detector that marks safety-phase tokens for the safety metrics: embedding, lexical,
+    hybrid, or classifier:DIR."""
 
     def __post_init__(self) -> None:
         _check_choice("wandb_mode", self.wandb_mode, WANDB_MODES)
-        _check_choice("phase_scorer", self.phase_scorer, PHASE_SCORERS)
+        check_phase_scorer("phase_scorer", self.phase_scorer)
         _check_positive(self, ("log_every", "eval_every", "ce_eval_transcripts"))
         if self.safety_eval_prompts_per_group < 0:
             raise ValueError(

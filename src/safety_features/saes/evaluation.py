@@ -105,7 +105,10 @@ class SAEEvaluator:
                 progress=progress,
                 description=f"safety-phase rate, {label.replace('_', ' ')}",
             )
-            results = self.detector.detect(token_ids=[g.response_token_ids for g in generations])
+            results = self.detector.detect(
+                token_ids=[g.response_token_ids for g in generations],
+                prompts=[g.prompt for g in generations],
+            )
             by_group: dict[str, list[bool]] = defaultdict(list)
             for prompt, result in zip(prompts, results, strict=True):
                 by_group[prompt.group].append(result.has_phase())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from safety_features.experiments.config import PHASE_SCORERS, WANDB_MODES, one_of, positive
+from safety_features.config import check_phase_scorer
+from safety_features.experiments.config import WANDB_MODES, one_of, positive
 
 CATEGORY_FIELDS = ("group", "category")
 
@@ -62,7 +63,7 @@ class OccurrenceConfig:
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size", "prefill_new_tokens")
         positive(self, "n_examples_per_cluster", "n_random_directions", "n_bootstrap")
-        one_of(self, "phase_scorer", PHASE_SCORERS)
+        check_phase_scorer("phase_scorer", self.phase_scorer)
         one_of(self, "category_field", CATEGORY_FIELDS)
         one_of(self, "wandb_mode", WANDB_MODES)
         if self.n_samples < 0:

@@ -1,0 +1,406 @@
+"""A trained membership scorer: all-MiniLM-L6-v2 fine-tuned to label clauses in context.
+
+The embedding scorer compares each clause with the concept examples on its own. For some
+concepts the clause alone is not enough: "Step 2: mix the two." is harmful compliance after a
+request for a weapon and helpfulness after a request for a cake. The classifier reads the
+clause together with the request and the clause before it,
+
+    x = request || previous clause || clause,
+
+and returns p(c | x) for every concept c and for "no concept" (a softmax over a linear head on
+the mean-pooled MiniLM output). Every token of a clause gets the clause's probabilities.
+
+Training data: the concept set's examples (label c, no context), its background passages
+(label "no concept") and labelled responses (annotation JSONL, usually the dev split), whose
+clauses take the majority label of their tokens. Each labelled clause is seen twice, with and
+without the request, so the scorer also works where no prompt is known.
+
+Thresholds: the labelled responses are split into `folds`; a classifier trained without a fold
+scores that fold, and the enter and exit thresholds are calibrated on these out-of-fold scores.
+The final classifier is trained on all of them. Classifier and thresholds are saved together.
+
+NOTE: the classifier learns what its labelled responses show. Trained on one model's responses,
+it needs new labels before it can be trusted on another model's style.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from safety_features.files import atomic_directory, sha256_file
+from safety_features.phases.concepts import ConceptSet
+from safety_features.phases.evaluation import Labelled, calibrate_settings, load_labelled
+from safety_features.phases.scorers import (
+    AnnotationScorer,
+    ScorerError,
+    _clause_scores_to_tokens,
+    cpu_has_bfloat16,
+    minilm_path,
+)
+from safety_features.phases.segment import SegmentationSettings
+from safety_features.phases.text import TokenizedText, split_clauses
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "classifier.safetensors"
+META_FILE = "classifier.json"
+FORMAT_VERSION = 1
+SEPARATOR = " || "
+NO_CONCEPT = -1
+
+
+@dataclass(frozen=True)
+class ClassifierTraining:
+    """Fine-tuning settings of the classifier. The defaults are the ones measured in the docs."""
+
+    epochs: int = 5
+    learning_rate: float = 5e-5
+    """AdamW step size for the MiniLM weights."""
+    head_learning_rate: float = 1e-2
+    """AdamW step size for the linear head, which starts from random weights."""
+    batch_size: int = 16
+    folds: int = 3
+    """Folds of the labelled responses for the out-of-fold threshold calibration."""
+    max_length: int = 128
+    """Input length limit in MiniLM tokens; longer inputs lose their start (the request)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"invalid {name} {getattr(self, name)}: use a positive integer")
+        if self.folds < 2:
+            raise ValueError(f"invalid folds {self.folds}: use 2 or more")
+        for name in ("learning_rate", "head_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"invalid {name} {getattr(self, name)}: use a positive number")
+
+
+@dataclass(frozen=True)
+class LabelledClause:
+    """A clause of a labelled response: its text, context, and concept index (-1: none)."""
+
+    text: str
+    prompt: str
+    previous: str
+    label: int
+
+
+def classifier_input(clause: str, prompt: str = "", previous: str = "") -> str:
+    return SEPARATOR.join((prompt, previous, clause))
+
+
+def labelled_clauses(
+    items: Sequence[Labelled], annotations: AnnotationScorer, concepts: ConceptSet
+) -> list[list[LabelledClause]]:
+    """Clauses of each labelled response, each with the majority label of its tokens."""
+    result = []
+    for item in items:
+        scores = annotations.score([item.tokens], concepts)[0]
+        clauses = split_clauses(item.tokens)
+        rows = []
+        for index, clause in enumerate(clauses):
+            mean = scores[clause.token_start : clause.token_end].mean(axis=0)
+            label = int(mean.argmax()) if mean.max() > 0.5 else NO_CONCEPT
+            previous = clauses[index - 1].text if index else ""
+            rows.append(LabelledClause(clause.text, item.prompt, previous, label))
+        result.append(rows)
+    return result
+
+
+class ConceptClassifier(torch.nn.Module):
+    """MiniLM, mean pooling and a linear head over "no concept" and the concepts."""
+
+    def __init__(self, n_concepts: int, encoder: PreTrainedModel | None = None) -> None:
+        super().__init__()
+        path = minilm_path()
+        self.encoder: PreTrainedModel = (
+            encoder if encoder is not None else AutoModel.from_pretrained(path)
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer.truncation_side = "left"  # keep the clause, which comes last
+        width = int(self.encoder.config.hidden_size)
+        self.head = torch.nn.Linear(width, n_concepts + 1)
+
+    def forward(self, inputs: Sequence[str], max_length: int = 128) -> torch.Tensor:
+        """Logits, shape (len(inputs), 1 + concepts); column 0 is "no concept"."""
+        batch = self.tokenizer(
+            list(inputs),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        hidden = self.encoder(**batch).last_hidden_state  # "batch pos d_model"
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+        return self.head(pooled)
+
+
+def _training_pairs(
+    concepts: ConceptSet, clauses: Sequence[LabelledClause]
+) -> list[tuple[str, int]]:
+    pairs = [
+        (classifier_input(example), index)
+        for index, concept in enumerate(concepts.concepts)
+        for example in concept.examples
+    ]
+    pairs += [(classifier_input(passage), NO_CONCEPT) for passage in concepts.background]
+    for clause in clauses:
+        pairs.append((classifier_input(clause.text, clause.prompt, clause.previous), clause.label))
+        pairs.append((classifier_input(clause.text, "", clause.previous), clause.label))
+    return pairs
+
+
+def train_classifier(
+    concepts: ConceptSet,
+    clauses: Sequence[LabelledClause],
+    training: ClassifierTraining = ClassifierTraining(),
+    progress: bool = True,
+    description: str = "train classifier",
+) -> ConceptClassifier:
+    """Fine-tune MiniLM and a new head on the concept examples and the labelled clauses."""
+    torch.manual_seed(training.seed)
+    order = random.Random(training.seed)
+    model = ConceptClassifier(len(concepts.concepts))
+    pairs = _training_pairs(concepts, clauses)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.encoder.parameters(), "lr": training.learning_rate},
+            {"params": model.head.parameters(), "lr": training.head_learning_rate},
+        ]
+    )
+    steps = training.epochs * -(-len(pairs) // training.batch_size)
+    bar = tqdm(total=steps, desc=description, disable=not progress, unit="step")
+    model.train()
+    for _ in range(training.epochs):
+        order.shuffle(pairs)
+        for start in range(0, len(pairs), training.batch_size):
+            batch = pairs[start : start + training.batch_size]
+            logits = model([text for text, _ in batch], training.max_length)
+            targets = torch.tensor([label + 1 for _, label in batch])
+            loss = torch.nn.functional.cross_entropy(logits, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    model.eval()
+    return model
+
+
+class ClassifierScorer:
+    """Concept probabilities per token from a trained ConceptClassifier.
+
+    `score` takes the requests as `prompts` (one per text); without them it scores the clauses
+    with an empty request, as it saw half of its labelled clauses in training.
+    """
+
+    name = "classifier"
+    uses_prompts = True
+
+    def __init__(
+        self,
+        model: ConceptClassifier,
+        concepts_hash: str,
+        concept_names: tuple[str, ...],
+        settings: SegmentationSettings | None = None,
+        training: ClassifierTraining = ClassifierTraining(),
+        provenance: dict[str, Any] | None = None,
+        batch_size: int = 64,
+        bfloat16: bool | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.concepts_hash = concepts_hash
+        self.concept_names = concept_names
+        self.settings = settings
+        self.training = training
+        self.provenance = provenance or {}
+        self.batch_size = batch_size
+        self.bfloat16 = cpu_has_bfloat16() if bfloat16 is None else bfloat16
+
+    def probabilities(self, inputs: Sequence[str]) -> np.ndarray:
+        """p(concept | input), shape (len(inputs), concepts), "no concept" left out."""
+        rows = []
+        with (
+            torch.no_grad(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16),
+        ):
+            for start in range(0, len(inputs), self.batch_size):
+                chunk = inputs[start : start + self.batch_size]
+                logits = self.model(chunk, self.training.max_length).float()
+                rows.append(torch.softmax(logits, dim=-1)[:, 1:].numpy())
+        if not rows:
+            return np.zeros((0, len(self.concept_names)), dtype=np.float32)
+        return np.concatenate(rows).astype(np.float32)
+
+    def check_concepts(self, concepts: ConceptSet) -> None:
+        if concepts.content_hash() != self.concepts_hash:
+            raise ScorerError(
+                f"This classifier was trained for another version of the concept set "
+                f"{concepts.name!r} (concepts {', '.join(self.concept_names)}): train it again "
+                "with `safety-features train-classifier` on the concept set you pass."
+            )
+
+    def score(
+        self,
+        texts: Sequence[TokenizedText],
+        concepts: ConceptSet,
+        prompts: Sequence[str] | None = None,
+    ) -> list[np.ndarray]:
+        self.check_concepts(concepts)
+        if prompts is not None and len(prompts) != len(texts):
+            raise ValueError(f"got {len(prompts)} prompts for {len(texts)} responses")
+        clauses = [split_clauses(tokens) for tokens in texts]
+        inputs = []
+        for index, per_text in enumerate(clauses):
+            prompt = prompts[index] if prompts is not None else ""
+            for position, clause in enumerate(per_text):
+                previous = per_text[position - 1].text if position else ""
+                inputs.append(classifier_input(clause.text, prompt, previous))
+        flat = self.probabilities(inputs)
+        results, position = [], 0
+        for tokens, per_text in zip(texts, clauses, strict=True):
+            rows = flat[position : position + len(per_text)]
+            position += len(per_text)
+            results.append(_clause_scores_to_tokens(tokens, per_text, rows))
+        return results
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights (safetensors) and classifier.json into the folder `path`, whole."""
+        path = Path(path)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "concepts_hash": self.concepts_hash,
+            "concept_names": list(self.concept_names),
+            "settings": self.settings.to_dict() if self.settings else None,
+            "training": asdict(self.training),
+            "provenance": self.provenance,
+        }
+        with atomic_directory(path) as temporary:
+            tensors = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+            save_file(tensors, str(temporary / WEIGHTS_FILE))
+            meta["weights_sha256"] = sha256_file(temporary / WEIGHTS_FILE)
+            (temporary / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClassifierScorer:
+        """Read a classifier folder written by `save`; weights only through safetensors."""
+        path = Path(path)
+        meta = _read_meta(path)
+        weights = path / WEIGHTS_FILE
+        if sha256_file(weights) != meta.get("weights_sha256"):
+            raise ScorerError(
+                f"{weights} does not match the hash in {path / META_FILE}: the folder is "
+                "damaged or was edited; train the classifier again."
+            )
+        names = tuple(meta["concept_names"])
+        model = ConceptClassifier(len(names))
+        model.load_state_dict(load_file(str(weights)))
+        settings = meta.get("settings")
+        return cls(
+            model,
+            meta["concepts_hash"],
+            names,
+            SegmentationSettings(**settings) if settings else None,
+            ClassifierTraining(**meta["training"]),
+            meta.get("provenance", {}),
+        )
+
+
+def _read_meta(path: Path) -> dict:
+    meta_file = path / META_FILE
+    if not meta_file.is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise ScorerError(
+            f"{path} is not a classifier folder (it needs {META_FILE} and {WEIGHTS_FILE}): "
+            "write one with `safety-features train-classifier --out DIR`."
+        )
+    try:
+        meta = json.loads(meta_file.read_text("utf-8"))
+    except json.JSONDecodeError as error:
+        raise ScorerError(f"{meta_file} is not valid JSON ({error}): train again.") from error
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ScorerError(
+            f"{meta_file} has format {meta.get('format_version')!r}, this version reads "
+            f"{FORMAT_VERSION}: train the classifier again."
+        )
+    return meta
+
+
+def out_of_fold_scores(
+    items: Sequence[Labelled],
+    clauses: Sequence[Sequence[LabelledClause]],
+    concepts: ConceptSet,
+    training: ClassifierTraining,
+    progress: bool,
+) -> list[np.ndarray]:
+    """Token scores of every response from a classifier trained without its fold."""
+    folds = [index % training.folds for index in range(len(items))]
+    scores: list[np.ndarray | None] = [None] * len(items)
+    for fold in range(training.folds):
+        train_rows = [c for i, rows in enumerate(clauses) if folds[i] != fold for c in rows]
+        model = train_classifier(
+            concepts, train_rows, training, progress, f"fold {fold + 1}/{training.folds}"
+        )
+        scorer = ClassifierScorer(model, concepts.content_hash(), concepts.names)
+        held = [i for i in range(len(items)) if folds[i] == fold]
+        fold_scores = scorer.score(
+            [items[i].tokens for i in held], concepts, [items[i].prompt for i in held]
+        )
+        for i, item_scores in zip(held, fold_scores, strict=True):
+            scores[i] = item_scores
+    return [s for s in scores if s is not None]
+
+
+def train_classifier_scorer(
+    data: str | Path,
+    tokenizer: PreTrainedTokenizerBase,
+    concepts: ConceptSet,
+    split: str = "dev",
+    training: ClassifierTraining = ClassifierTraining(),
+    progress: bool = True,
+) -> tuple[ClassifierScorer, float]:
+    """Train on the `split` of labelled `data`, with thresholds from out-of-fold scores.
+
+    Returns the scorer and the out-of-fold onset F1 that its thresholds reach on the split.
+    """
+    items = load_labelled(data, tokenizer, split=split)
+    if len(items) < training.folds:
+        raise ValueError(
+            f"{data} has {len(items)} responses of split {split!r}, fewer than the "
+            f"{training.folds} folds: label more responses or lower --folds."
+        )
+    annotations = AnnotationScorer.from_jsonl(data)
+    clauses = labelled_clauses(items, annotations, concepts)
+    scores = out_of_fold_scores(items, clauses, concepts, training, progress)
+    settings, f1 = calibrate_settings(items, scores, concepts, "classifier")
+    model = train_classifier(
+        concepts, [c for rows in clauses for c in rows], training, progress, "final classifier"
+    )
+    provenance = {
+        "data": str(data),
+        "data_sha256": sha256_file(data),
+        "split": split,
+        "n_responses": len(items),
+        "n_clauses": sum(len(rows) for rows in clauses),
+        "out_of_fold_onset_f1": f1,
+    }
+    scorer = ClassifierScorer(
+        model, concepts.content_hash(), concepts.names, settings, training, provenance
+    )
+    return scorer, f1
