@@ -9,8 +9,8 @@ safety concept) and response-level agreement. The clause
 ceiling row scores the human labels themselves after they are cut to whole clauses: no
 clause-level scorer can do better than it.
 
-With --classifier DIR, a trained classifier scorer gets a row too, and every scorer is given
-the labelled prompts (only the classifier reads them).
+With --classifier DIR, a trained classifier scorer gets two rows, with and without the
+labelled prompts (the other scorers ignore them).
 
 Speed: generates responses to held-out prompts on the organism, then times the embedding
 detector on those responses (a new scorer, so no cached embeddings), the lexical detector and
@@ -101,18 +101,19 @@ def accuracy(data: str, tokenizer, classifier: str | None) -> dict:
     concepts = load_concept_set()
     labelled = load_labelled(data, tokenizer, split="test")
     report = {}
-    names = ("embedding", "lexical", "hybrid") + (("classifier",) if classifier else ())
-    for name in names:
+    rows = [("embedding", True), ("lexical", True), ("hybrid", True)]
+    if classifier:
+        rows += [("classifier", True), ("classifier", False)]
+    for name, with_prompts in rows:
         detector = PhaseDetector(tokenizer, concepts, make_scorer(name, classifier=classifier))
-        results = detector.detect_tokens(
-            [item.tokens for item in labelled], [item.prompt for item in labelled]
-        )
+        prompts = [item.prompt for item in labelled] if with_prompts else None
+        results = detector.detect_tokens([item.tokens for item in labelled], prompts)
         scores = evaluate_results(results, labelled)
         predicted = [
             [(e.concept, e.token_index) for e in r.segmentation.emergences] for r in results
         ]
         scores["safety_phase_onset"] = safety_phase_f1(predicted, labelled)
-        report[name] = scores
+        report[name if with_prompts else f"{name}_without_requests"] = scores
     report["clause_ceiling"] = clause_ceiling(data, labelled, concepts)
     return report
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from safety_features.cli import main
 from safety_features.experiments.config import ExperimentConfig, RunConfig
+from safety_features.files import OutputFolderError
 from safety_features.models.loading import load_tokenizer
 from safety_features.phases.classifier import (
     META_FILE,
@@ -128,7 +130,8 @@ def test_scores_are_clause_probabilities(trained, tokenizer, concepts) -> None:
     tokens = tokenize_response(tokenizer, text="First, get the tools. I can't help with that.")
     scores = trained.score([tokens], concepts, prompts=["how do I do it"])[0]
     assert scores.shape == (len(tokens), 2)
-    assert np.all(scores >= 0) and np.all(scores.sum(axis=1) <= 1 + 1e-5)
+    assert np.all(scores >= 0)
+    assert np.all(scores.sum(axis=1) <= 1 + 1e-5)
     for clause in split_clauses(tokens):
         rows = scores[clause.token_start : clause.token_end]
         assert np.allclose(rows, rows[0])
@@ -159,30 +162,73 @@ def test_save_and_load_round_trip(trained, tmp_path: Path, tokenizer, concepts) 
     np.testing.assert_allclose(result.scores, before, atol=1e-6)
 
 
-def test_configs_name_a_classifier(trained, tmp_path: Path, tokenizer, concepts) -> None:
-    folder = trained.save(tmp_path / "classifier")
-    assert RunConfig(phase_scorer=f"classifier:{folder}").phase_scorer.endswith("classifier")
+def test_configs_name_a_classifier(
+    trained, tmp_path: Path, tokenizer, concepts, monkeypatch
+) -> None:
+    folder = trained.save(tmp_path / "saved")
+    assert RunConfig(phase_scorer=f"classifier:{folder}").phase_scorer == f"classifier:{folder}"
     with pytest.raises(ValueError, match="'classifier:DIR' for a folder"):
         RunConfig(phase_scorer="classifier:")
     with pytest.raises(ValueError, match="phase_scorer='fancy' is invalid"):
         ExperimentConfig(phase_scorer="fancy")
-    detector = PhaseDetector(tokenizer, concepts, f"classifier:{folder}")
+
+    monkeypatch.chdir(tmp_path)
+    detector = PhaseDetector(tokenizer, concepts, "classifier: saved")
     assert detector.scorer.name == "classifier"
     assert detector.settings == trained.settings
+    record = detector.scorer_record()
+    assert record["scorer"] == "classifier"
+    assert record["classifier"] == "saved"
+    assert record["classifier_weights_sha256"] == trained.weights_sha256
+    with pytest.raises(ScorerError, match="give the folder once"):
+        make_scorer("classifier:saved", classifier="saved")
+
+
+def test_training_is_seeded_and_leaves_global_rng(concepts) -> None:
+    state = torch.random.get_rng_state()
+    first = train_classifier(concepts, [], ClassifierTraining(epochs=1), progress=False)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = train_classifier(concepts, [], ClassifierTraining(epochs=1), progress=False)
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, second.state_dict()[name]), name
 
 
 def test_damaged_or_foreign_classifier_rejected(trained, tmp_path: Path, tokenizer) -> None:
     folder = trained.save(tmp_path / "classifier")
     other = concept_set_from_dict({**SET, "background": ["A passage it never saw."]})
     tokens = tokenize_response(tokenizer, text="I can't help with that.")
-    with pytest.raises(ScorerError, match="another version of the concept set 'tiny'"):
+    with pytest.raises(ScorerError, match="other concepts, examples or background passages"):
         trained.score([tokens], other)
+    with pytest.raises(ScorerError, match="concept set 'tiny'"):
+        PhaseDetector(tokenizer, other, trained)
+    edited_patterns = concept_set_from_dict(
+        {
+            **SET,
+            "concepts": [
+                {**SET["concepts"][0], "patterns": [{"pattern": "won't", "weight": 1.0}]},
+                SET["concepts"][1],
+            ],
+        }
+    )
+    trained.check_concepts(edited_patterns)  # patterns are not what the classifier learned
+
+    with pytest.raises(OutputFolderError, match="did not write"):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "notes.txt").write_text("keep me")
+        trained.save(tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
 
     with pytest.raises(ScorerError, match="not a classifier folder"):
         ClassifierScorer.load(tmp_path)
     weights = folder / WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ScorerError, match="does not match the hash"):
+        ClassifierScorer.load(folder)
+    folder = trained.save(tmp_path / "classifier", overwrite=True)
+    meta = json.loads((folder / META_FILE).read_text())
+    del meta["training"]
+    (folder / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ScorerError, match="lacks training"):
         ClassifierScorer.load(folder)
     (folder / META_FILE).write_text("{not json")
     with pytest.raises(ScorerError, match="not valid JSON"):
@@ -218,9 +264,16 @@ def test_commands_train_and_use_the_classifier(tmp_path: Path, labelled_file: Pa
     assert code == 2
     assert "invalid folds 1" in capsys.readouterr().err
 
+    code = main(["train-classifier", *args, "--out", str(tmp_path / "y"), "--split", "test"])
+    assert code == 2
+    assert "1 responses of split 'test', fewer than the 3 folds" in capsys.readouterr().err
+
     code = main(["evaluate-phases", *args, "--scorers", "classifier", "--classifier", str(out)])
     assert code == 0
     assert "classifier" in capsys.readouterr().out
+    code = main(["evaluate-phases", *args, "--scorers", "lexical", "--classifier", str(out)])
+    assert code == 2
+    assert "--classifier is read only when --scorers lists classifier" in capsys.readouterr().err
 
     generations = tmp_path / "generations.jsonl"
     generations.write_text(

@@ -623,6 +623,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from safety_features.lookup.store import FeatureIndexError, LookupInputError
     from safety_features.models.loading import ModelLoadError
     from safety_features.organism.train import OrganismExistsError
+    from safety_features.phases.classifier import ClassifierDataError
     from safety_features.phases.concepts import ConceptSetError
     from safety_features.phases.jobs import PhasesInputError
     from safety_features.phases.scorers import AnnotationError, ScorerError
@@ -649,6 +650,7 @@ def user_errors() -> tuple[type[Exception], ...]:
         PhasesInputError,
         AnnotationError,
         ScorerError,
+        ClassifierDataError,
         OrganismExistsError,
         ExperimentInputError,
         InterventionError,

@@ -50,8 +50,9 @@ from safety_features.lookup.config import IndexConfig
 from safety_features.lookup.query import feature_card
 from safety_features.lookup.render import write_dashboard
 from safety_features.lookup.store import open_index
-from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
+from safety_features.models.loading import LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, sample_prompts
+from safety_features.paths import repository_path
 from safety_features.phases.detect import PhaseDetector
 from safety_features.phases.render import write_html
 from safety_features.phases.responses import DetectedResponse, safety_rate
@@ -86,10 +87,7 @@ def write_jsonl(path: Path, records: Sequence[dict]) -> None:
 
 
 def resolve_sae_path(sae_path: str) -> Path:
-    path = Path(sae_path).expanduser()
-    if path.is_absolute() or path.exists():
-        return path
-    return REPOSITORY_ROOT / path
+    return repository_path(sae_path)
 
 
 def obtain_sae(
@@ -362,7 +360,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "hook_name": loaded_sae.hook_name,
         "sae_quality": sae_quality(loaded_sae),
         "phase_detector": {
-            "scorer": detector.scorer.name,
+            **detector.scorer_record(),
             "concept_set": str(detector.concepts.path),
             "settings": detector.settings.to_dict(),
             "emergences": dict(

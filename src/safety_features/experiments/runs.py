@@ -42,6 +42,7 @@ from safety_features.files import (
 from safety_features.models.generation import check_prompt_lengths, encode_prompts
 from safety_features.models.loading import REPOSITORY_ROOT, LoadedModel, load_model
 from safety_features.organism.corpus import GROUPS, Prompt, sample_prompts
+from safety_features.paths import repository_path
 from safety_features.phases.detect import PhaseDetector
 from safety_features.saes.loading import LoadedSAE, check_sae_fits, load_sae
 from safety_features.saes.tracking import start_tracking
@@ -62,12 +63,6 @@ class ExperimentResult:
 
 class PromptSuiteError(ExperimentInputError):
     """A prompt suite file that cannot be read."""
-
-
-def repository_path(path: str) -> Path:
-    """Return the path as given when it exists or is absolute, else inside the repository."""
-    candidate = Path(path).expanduser()
-    return candidate if candidate.is_absolute() or candidate.exists() else REPOSITORY_ROOT / path
 
 
 def read_jsonl_prompts(
@@ -198,7 +193,7 @@ def manifest(context: ExperimentContext, config: dict, command: str) -> dict:
             "d_sae": loaded_sae.sae.cfg.d_sae,
         },
         "detector": {
-            "scorer": detector.scorer.name,
+            **detector.scorer_record(),
             "concept_set": str(detector.concepts.path),
             "concept_set_sha256": detector.concepts.content_hash(),
             "settings": detector.settings.to_dict(),

@@ -13,9 +13,10 @@ the mean-pooled MiniLM output). Every token of a clause gets the clause's probab
 Training data: the concept set's examples (label c, no context), its background passages
 (label "no concept") and labelled responses (annotation JSONL, usually the dev split), whose
 clauses take the majority label of their tokens. Each labelled clause is seen twice, with and
-without the request, so the scorer also works where no prompt is known.
+without the request, so the scorer accepts responses whose prompt is unknown (at lower
+accuracy).
 
-Thresholds: the labelled responses are split into `folds`; a classifier trained without a fold
+Thresholds: the labelled responses are split into `folds`. A classifier trained without a fold
 scores that fold, and the enter and exit thresholds are calibrated on these out-of-fold scores.
 The final classifier is trained on all of them. Classifier and thresholds are saved together.
 
@@ -25,6 +26,7 @@ it needs new labels before it can be trusted on another model's style.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -37,9 +39,15 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
-from safety_features.files import atomic_directory, sha256_file
+from safety_features.files import atomic_directory, check_output_folder, sha256_file
 from safety_features.phases.concepts import ConceptSet
 from safety_features.phases.evaluation import Labelled, calibrate_settings, load_labelled
 from safety_features.phases.scorers import (
@@ -102,6 +110,18 @@ def classifier_input(clause: str, prompt: str = "", previous: str = "") -> str:
     return SEPARATOR.join((prompt, previous, clause))
 
 
+def concepts_fingerprint(concepts: ConceptSet) -> str:
+    """SHA-256 of what the classifier learns from a concept set: names, examples, background.
+
+    Patterns and thresholds are left out, so editing them keeps a trained classifier valid.
+    """
+    data = {
+        "concepts": [[c.name, list(c.examples)] for c in concepts.concepts],
+        "background": list(concepts.background),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def labelled_clauses(
     items: Sequence[Labelled], annotations: AnnotationScorer, concepts: ConceptSet
 ) -> list[list[LabelledClause]]:
@@ -123,11 +143,15 @@ def labelled_clauses(
 class ConceptClassifier(torch.nn.Module):
     """MiniLM, mean pooling and a linear head over "no concept" and the concepts."""
 
-    def __init__(self, n_concepts: int, encoder: PreTrainedModel | None = None) -> None:
+    def __init__(self, n_concepts: int, pretrained: bool = True) -> None:
+        """Start from the MiniLM weights, or with `pretrained=False` from its architecture
+        alone, for weights that a saved classifier then fills in."""
         super().__init__()
         path = minilm_path()
         self.encoder: PreTrainedModel = (
-            encoder if encoder is not None else AutoModel.from_pretrained(path)
+            AutoModel.from_pretrained(path, use_safetensors=True)
+            if pretrained
+            else AutoModel.from_config(AutoConfig.from_pretrained(path))
         )
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.tokenizer.truncation_side = "left"  # keep the clause, which comes last
@@ -171,8 +195,22 @@ def train_classifier(
     progress: bool = True,
     description: str = "train classifier",
 ) -> ConceptClassifier:
-    """Fine-tune MiniLM and a new head on the concept examples and the labelled clauses."""
-    torch.manual_seed(training.seed)
+    """Fine-tune MiniLM and a new head on the concept examples and the labelled clauses.
+
+    The global torch random state is left as it was: training seeds a forked copy.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(training.seed)
+        return _train(concepts, clauses, training, progress, description)
+
+
+def _train(
+    concepts: ConceptSet,
+    clauses: Sequence[LabelledClause],
+    training: ClassifierTraining,
+    progress: bool,
+    description: str,
+) -> ConceptClassifier:
     order = random.Random(training.seed)
     model = ConceptClassifier(len(concepts.concepts))
     pairs = _training_pairs(concepts, clauses)
@@ -202,11 +240,16 @@ def train_classifier(
     return model
 
 
+class ClassifierDataError(ValueError):
+    """Labelled data that cannot train a classifier: too few responses for the folds."""
+
+
 class ClassifierScorer:
     """Concept probabilities per token from a trained ConceptClassifier.
 
-    `score` takes the requests as `prompts` (one per text); without them it scores the clauses
-    with an empty request, as it saw half of its labelled clauses in training.
+    `score` takes the requests as `prompts` (one per text). Without them it scores the clauses
+    with an empty request, the form of half of its labelled training clauses, and logs a
+    warning once, since its accuracy without the request is lower.
     """
 
     name = "classifier"
@@ -225,12 +268,17 @@ class ClassifierScorer:
     ) -> None:
         self.model = model.eval()
         self.concepts_hash = concepts_hash
+        """`concepts_fingerprint` of the concept set the classifier was trained on."""
         self.concept_names = concept_names
         self.settings = settings
         self.training = training
         self.provenance = provenance or {}
         self.batch_size = batch_size
         self.bfloat16 = cpu_has_bfloat16() if bfloat16 is None else bfloat16
+        self.path: Path | None = None
+        """The folder the classifier was saved to or loaded from."""
+        self.weights_sha256: str | None = None
+        self._warned_without_prompts = False
 
     def probabilities(self, inputs: Sequence[str]) -> np.ndarray:
         """p(concept | input), shape (len(inputs), concepts), "no concept" left out."""
@@ -248,12 +296,22 @@ class ClassifierScorer:
         return np.concatenate(rows).astype(np.float32)
 
     def check_concepts(self, concepts: ConceptSet) -> None:
-        if concepts.content_hash() != self.concepts_hash:
+        """Raise ScorerError unless `concepts` has the names, examples and background trained on."""
+        if concepts_fingerprint(concepts) != self.concepts_hash:
+            where = f"The classifier in {self.path}" if self.path else "This classifier"
             raise ScorerError(
-                f"This classifier was trained for another version of the concept set "
-                f"{concepts.name!r} (concepts {', '.join(self.concept_names)}): train it again "
-                "with `safety-features train-classifier` on the concept set you pass."
+                f"{where} was trained on other concepts, examples or background passages than "
+                f"those of the concept set {concepts.name!r} (trained on: "
+                f"{', '.join(self.concept_names)}): train it again with `safety-features "
+                "train-classifier` on the concept set you pass."
             )
+
+    def record(self) -> dict[str, Any]:
+        """Describe the classifier for run manifests: its folder and weights hash."""
+        return {
+            "classifier": str(self.path) if self.path else None,
+            "classifier_weights_sha256": self.weights_sha256,
+        }
 
     def score(
         self,
@@ -264,6 +322,13 @@ class ClassifierScorer:
         self.check_concepts(concepts)
         if prompts is not None and len(prompts) != len(texts):
             raise ValueError(f"got {len(prompts)} prompts for {len(texts)} responses")
+        if prompts is None and texts and not self._warned_without_prompts:
+            logger.warning(
+                "The classifier scores %d responses without their requests; pass prompts "
+                "for its full accuracy",
+                len(texts),
+            )
+            self._warned_without_prompts = True
         clauses = [split_clauses(tokens) for tokens in texts]
         inputs = []
         for index, per_text in enumerate(clauses):
@@ -279,9 +344,12 @@ class ClassifierScorer:
             results.append(_clause_scores_to_tokens(tokens, per_text, rows))
         return results
 
-    def save(self, path: str | Path) -> Path:
-        """Write the weights (safetensors) and classifier.json into the folder `path`, whole."""
-        path = Path(path)
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the weights (safetensors) and classifier.json into the folder `path`, whole.
+
+        `path` must be new, empty, or with `overwrite` an earlier classifier folder.
+        """
+        path = check_output_folder(path, META_FILE, overwrite)
         meta = {
             "format_version": FORMAT_VERSION,
             "base_model": "sentence-transformers/all-MiniLM-L6-v2",
@@ -296,31 +364,47 @@ class ClassifierScorer:
             save_file(tensors, str(temporary / WEIGHTS_FILE))
             meta["weights_sha256"] = sha256_file(temporary / WEIGHTS_FILE)
             (temporary / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+        self.path, self.weights_sha256 = path, str(meta["weights_sha256"])
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> ClassifierScorer:
-        """Read a classifier folder written by `save`; weights only through safetensors."""
+        """Read a classifier folder written by `save`; weights only through safetensors.
+
+        The weights are checked against their SHA-256 in classifier.json; the rest of that
+        file is not hashed.
+        """
         path = Path(path)
         meta = _read_meta(path)
         weights = path / WEIGHTS_FILE
-        if sha256_file(weights) != meta.get("weights_sha256"):
+        if sha256_file(weights) != meta["weights_sha256"]:
             raise ScorerError(
                 f"{weights} does not match the hash in {path / META_FILE}: the folder is "
                 "damaged or was edited; train the classifier again."
             )
         names = tuple(meta["concept_names"])
-        model = ConceptClassifier(len(names))
-        model.load_state_dict(load_file(str(weights)))
-        settings = meta.get("settings")
-        return cls(
-            model,
-            meta["concepts_hash"],
-            names,
-            SegmentationSettings(**settings) if settings else None,
-            ClassifierTraining(**meta["training"]),
-            meta.get("provenance", {}),
-        )
+        model = ConceptClassifier(len(names), pretrained=False)
+        try:
+            model.load_state_dict(load_file(str(weights)))
+            settings = meta["settings"]
+            scorer = cls(
+                model,
+                meta["concepts_hash"],
+                names,
+                SegmentationSettings(**settings) if settings else None,
+                ClassifierTraining(**meta["training"]),
+                meta.get("provenance", {}),
+            )
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise ScorerError(
+                f"{path} does not hold a classifier this version can read ({error}): "
+                "train the classifier again."
+            ) from error
+        scorer.path, scorer.weights_sha256 = path, meta["weights_sha256"]
+        return scorer
+
+
+META_KEYS = ("concepts_hash", "concept_names", "settings", "training", "weights_sha256")
 
 
 def _read_meta(path: Path) -> dict:
@@ -334,10 +418,17 @@ def _read_meta(path: Path) -> dict:
         meta = json.loads(meta_file.read_text("utf-8"))
     except json.JSONDecodeError as error:
         raise ScorerError(f"{meta_file} is not valid JSON ({error}): train again.") from error
-    if meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
         raise ScorerError(
-            f"{meta_file} has format {meta.get('format_version')!r}, this version reads "
-            f"{FORMAT_VERSION}: train the classifier again."
+            f"{meta_file} has format {version!r}, this version reads {FORMAT_VERSION}: "
+            "train the classifier again."
+        )
+    missing = [key for key in META_KEYS if key not in meta]
+    if missing:
+        raise ScorerError(
+            f"{meta_file} lacks {', '.join(missing)}: the file was edited or cut short; "
+            "train the classifier again."
         )
     return meta
 
@@ -349,7 +440,11 @@ def out_of_fold_scores(
     training: ClassifierTraining,
     progress: bool,
 ) -> list[np.ndarray]:
-    """Token scores of every response from a classifier trained without its fold."""
+    """Token scores of every response from a classifier trained without its fold.
+
+    Scored in float32, so the thresholds calibrated on them do not depend on whether the CPU
+    has bfloat16 instructions.
+    """
     folds = [index % training.folds for index in range(len(items))]
     scores: list[np.ndarray | None] = [None] * len(items)
     for fold in range(training.folds):
@@ -357,14 +452,18 @@ def out_of_fold_scores(
         model = train_classifier(
             concepts, train_rows, training, progress, f"fold {fold + 1}/{training.folds}"
         )
-        scorer = ClassifierScorer(model, concepts.content_hash(), concepts.names)
+        scorer = ClassifierScorer(
+            model, concepts_fingerprint(concepts), concepts.names, training=training, bfloat16=False
+        )
         held = [i for i in range(len(items)) if folds[i] == fold]
         fold_scores = scorer.score(
             [items[i].tokens for i in held], concepts, [items[i].prompt for i in held]
         )
         for i, item_scores in zip(held, fold_scores, strict=True):
             scores[i] = item_scores
-    return [s for s in scores if s is not None]
+    complete = [s for s in scores if s is not None]
+    assert len(complete) == len(items), "every response belongs to one fold"
+    return complete
 
 
 def train_classifier_scorer(
@@ -379,11 +478,23 @@ def train_classifier_scorer(
 
     Returns the scorer and the out-of-fold onset F1 that its thresholds reach on the split.
     """
+    data_sha256 = sha256_file(data)
     items = load_labelled(data, tokenizer, split=split)
     if len(items) < training.folds:
-        raise ValueError(
+        raise ClassifierDataError(
             f"{data} has {len(items)} responses of split {split!r}, fewer than the "
-            f"{training.folds} folds: label more responses or lower --folds."
+            f"{training.folds} folds: label more responses, pick another --split, or lower "
+            "--folds."
+        )
+    without_prompt = sum(not item.prompt.strip() for item in items)
+    if without_prompt:
+        logger.warning(
+            "%d of %d %s responses in %s have no prompt; the classifier learns them without "
+            "the request",
+            without_prompt,
+            len(items),
+            split,
+            data,
         )
     annotations = AnnotationScorer.from_jsonl(data)
     clauses = labelled_clauses(items, annotations, concepts)
@@ -394,13 +505,13 @@ def train_classifier_scorer(
     )
     provenance = {
         "data": str(data),
-        "data_sha256": sha256_file(data),
+        "data_sha256": data_sha256,
         "split": split,
         "n_responses": len(items),
         "n_clauses": sum(len(rows) for rows in clauses),
         "out_of_fold_onset_f1": f1,
     }
     scorer = ClassifierScorer(
-        model, concepts.content_hash(), concepts.names, settings, training, provenance
+        model, concepts_fingerprint(concepts), concepts.names, settings, training, provenance
     )
     return scorer, f1

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from transformers import PreTrainedTokenizerBase
@@ -24,7 +25,7 @@ from safety_features.phases.concepts import (
     ConceptSetError,
     load_concept_set,
 )
-from safety_features.phases.scorers import MembershipScorer, make_scorer
+from safety_features.phases.scorers import MembershipScorer, RequestReadingScorer, make_scorer
 from safety_features.phases.segment import (
     Emergence,
     Segmentation,
@@ -175,7 +176,10 @@ class PhaseDetector:
         self.tokenizer = tokenizer
         self.concepts = concepts if isinstance(concepts, ConceptSet) else load_concept_set(concepts)
         self.scorer = make_scorer(scorer, annotations) if isinstance(scorer, str) else scorer
-        # A trained classifier carries the thresholds calibrated with it.
+        # A trained classifier must fit the concept set, and carries its own thresholds.
+        check_concepts = getattr(self.scorer, "check_concepts", None)
+        if check_concepts is not None:
+            check_concepts(self.concepts)
         own = getattr(self.scorer, "settings", None)
         self.settings = settings or own or load_settings(self.concepts, self.scorer.name)
 
@@ -208,11 +212,17 @@ class PhaseDetector:
                 result.append(tokenize_response(self.tokenizer, token_ids=item, id=key))
         return result
 
+    def scorer_record(self) -> dict[str, Any]:
+        """Name the scorer for run manifests, with a trained classifier's folder and hash."""
+        record = getattr(self.scorer, "record", None)
+        return {"scorer": self.scorer.name, **(record() if record is not None else {})}
+
     def detect_tokens(
         self, tokens: Sequence[TokenizedText], prompts: Sequence[str] | None = None
     ) -> list[PhaseResult]:
         if getattr(self.scorer, "uses_prompts", False):
-            scores = self.scorer.score(tokens, self.concepts, prompts=prompts)  # type: ignore[call-arg]
+            reader = cast(RequestReadingScorer, self.scorer)
+            scores = reader.score(tokens, self.concepts, prompts=prompts)
         else:
             scores = self.scorer.score(tokens, self.concepts)
         results = []

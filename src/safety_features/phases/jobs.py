@@ -198,7 +198,7 @@ def run_phases(
         )
     summary = {
         **summarize(results),
-        "scorer": detector.scorer.name,
+        **detector.scorer_record(),
         "concept_set": detector.concepts.name,
         "settings": detector.settings.to_dict(),
         "model": model,
@@ -289,6 +289,11 @@ def evaluate_phases(
     labelled = load_labelled(data, tokenizer, split=split)
     if not labelled:
         raise PhasesInputError(f"{data} has no records of split {split!r}: use dev or test.")
+    if classifier is not None and "classifier" not in scorers:
+        raise PhasesInputError(
+            f"--classifier is read only when --scorers lists classifier, not by "
+            f"{', '.join(scorers)}: add classifier to --scorers or drop --classifier."
+        )
     results = {}
     for name in scorers:
         detector = PhaseDetector(tokenizer, concepts, make_scorer(name, classifier=classifier))
@@ -322,7 +327,7 @@ def train_classifier_job(
         data, load_tokenizer(model), concept_set, split, training or ClassifierTraining(), progress
     )
     scorer.provenance["tokenizer"] = model
-    scorer.save(out)
+    scorer.save(out, overwrite)
     logger.info("Out-of-fold onset F1 %.3f on %s; classifier saved to %s", f1, split, out)
     return {
         "path": str(out),

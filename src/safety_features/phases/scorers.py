@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from safety_features.config import CLASSIFIER_PREFIX
+from safety_features.paths import repository_path
 from safety_features.phases.concepts import ConceptSet
 from safety_features.phases.text import Clause, TokenizedText, split_clauses
 
@@ -39,6 +40,22 @@ class MembershipScorer(Protocol):
     name: str
 
     def score(self, texts: Sequence[TokenizedText], concepts: ConceptSet) -> list[np.ndarray]:
+        """Return one float32 array of shape (tokens, concepts) per text."""
+        ...
+
+
+class RequestReadingScorer(Protocol):
+    """A scorer that also reads each response's request (`uses_prompts` is True)."""
+
+    name: str
+    uses_prompts: bool
+
+    def score(
+        self,
+        texts: Sequence[TokenizedText],
+        concepts: ConceptSet,
+        prompts: Sequence[str] | None = None,
+    ) -> list[np.ndarray]:
         """Return one float32 array of shape (tokens, concepts) per text."""
         ...
 
@@ -334,7 +351,8 @@ def make_scorer(
     """Build the scorer called `name` (one of SCORER_NAMES).
 
     `annotations` is the label file of the annotation scorer, `classifier` the folder of a
-    trained classifier (`safety-features train-classifier`); "classifier:DIR" names both.
+    trained classifier (`safety-features train-classifier`); "classifier:DIR" names both. A
+    relative folder is read from the working folder, then from the repository.
     """
     if name == "embedding":
         return EmbeddingScorer()
@@ -348,8 +366,13 @@ def make_scorer(
                 "The annotation scorer needs an annotation file: pass --annotations FILE."
             )
         return AnnotationScorer.from_jsonl(annotations)
-    if name.startswith(CLASSIFIER_PREFIX) and classifier is None:
-        name, classifier = "classifier", name[len(CLASSIFIER_PREFIX) :]
+    if name.startswith(CLASSIFIER_PREFIX):
+        if classifier is not None:
+            raise ScorerError(
+                f"Scorer {name!r} names a classifier folder and --classifier names "
+                f"{str(classifier)!r}: give the folder once."
+            )
+        name, classifier = "classifier", name[len(CLASSIFIER_PREFIX) :].strip()
     if name == "classifier":
         if not classifier:
             raise ScorerError(
@@ -358,5 +381,5 @@ def make_scorer(
             )
         from safety_features.phases.classifier import ClassifierScorer
 
-        return ClassifierScorer.load(classifier)
+        return ClassifierScorer.load(repository_path(classifier))
     raise ScorerError(f"Unknown scorer {name!r}: use one of {', '.join(SCORER_NAMES)}.")
