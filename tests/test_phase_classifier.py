@@ -226,10 +226,22 @@ def test_damaged_or_foreign_classifier_rejected(trained, tmp_path: Path, tokeniz
         ClassifierScorer.load(folder)
     folder = trained.save(tmp_path / "classifier", overwrite=True)
     meta = json.loads((folder / META_FILE).read_text())
-    del meta["training"]
-    (folder / META_FILE).write_text(json.dumps(meta))
-    with pytest.raises(ScorerError, match="lacks training"):
-        ClassifierScorer.load(folder)
+    edits = [
+        ({"training": None}, "lacks training"),
+        ({"settings": {**meta["settings"], "enter": {"safety": 7.5, "steps": 0.5}}}, "7.5 is"),
+        ({"settings": {**meta["settings"], "exit": {"safety": "high", "steps": 0.5}}}, "'high'"),
+        ({"concept_names": ["safety"]}, "does not give one threshold per concept"),
+        ({"concept_names": ["safety"], "settings": None}, "2 concept outputs, but"),
+    ]
+    for change, message in edits:
+        edited = {**meta, **change}
+        if change.get("training", 0) is None:
+            del edited["training"]
+        (folder / META_FILE).write_text(json.dumps(edited))
+        with pytest.raises(ScorerError, match=message):
+            ClassifierScorer.load(folder)
+    with pytest.raises(ScorerError, match="absent not found"):
+        ClassifierScorer.load(tmp_path / "absent")
     (folder / META_FILE).write_text("{not json")
     with pytest.raises(ScorerError, match="not valid JSON"):
         ClassifierScorer.load(folder)
@@ -260,9 +272,18 @@ def test_commands_train_and_use_the_classifier(tmp_path: Path, labelled_file: Pa
     code = main(["train-classifier", *args, "--out", str(out), "--epochs", "1"])
     assert code == 2
     assert "--overwrite" in capsys.readouterr().err
-    code = main(["train-classifier", *args, "--out", str(tmp_path / "x"), "--folds", "1"])
+    with pytest.raises(SystemExit):
+        main(["train-classifier", *args, "--out", str(tmp_path / "x"), "--folds", "1"])
+    assert "--folds: 1 is invalid: use 2 or more" in capsys.readouterr().err
+    code = main(["train-classifier", *args, "--out", str(tmp_path / "x"), "--split", "nosuch"])
     assert code == 2
-    assert "invalid folds 1" in capsys.readouterr().err
+    assert "no responses of split 'nosuch': use one of its splits (dev, test)" in (
+        capsys.readouterr().err
+    )
+    missing = ["--data", str(tmp_path / "absent.jsonl"), "--concepts", str(concepts_file)]
+    code = main(["train-classifier", *missing, "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "absent.jsonl not found" in capsys.readouterr().err
 
     code = main(["train-classifier", *args, "--out", str(tmp_path / "y"), "--split", "test"])
     assert code == 2
@@ -274,6 +295,9 @@ def test_commands_train_and_use_the_classifier(tmp_path: Path, labelled_file: Pa
     code = main(["evaluate-phases", *args, "--scorers", "lexical", "--classifier", str(out)])
     assert code == 2
     assert "--classifier is read only when --scorers lists classifier" in capsys.readouterr().err
+    code = main(["evaluate-phases", *args, "--scorers", "clasifier", "--classifier", str(out)])
+    assert code == 2
+    assert "Unknown scorer 'clasifier'" in capsys.readouterr().err
 
     generations = tmp_path / "generations.jsonl"
     generations.write_text(

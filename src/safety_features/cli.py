@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-from safety_features.cli_common import config_path, positive_int, print_json
+from safety_features.cli_common import config_path, int_at_least, positive_int, print_json
 from safety_features.config import ConfigError, load_config
 from safety_features.lookup.cli import add_lookup_commands
 
@@ -256,7 +256,8 @@ def command_train_classifier(args: argparse.Namespace) -> None:
         f"{summary['n_responses']} {args.split} responses ({summary['n_clauses']} clauses)"
     )
     print(
-        f"Classifier saved to {summary['path']}: use it with --scorer classifier --classifier DIR"
+        f"Classifier saved to {summary['path']}: use it with --scorer classifier "
+        f"--classifier {summary['path']}"
     )
 
 
@@ -558,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_classifier.add_argument(
         "--folds",
-        type=positive_int,
+        type=lambda text: int_at_least(text, 2),
         default=3,
         help="folds for the threshold calibration, 2 or more (default 3)",
     )

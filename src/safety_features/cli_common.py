@@ -9,14 +9,19 @@ from pathlib import Path
 
 def positive_int(text: str) -> int:
     """Parse a command-line count that must be at least 1."""
+    return int_at_least(text, 1)
+
+
+def int_at_least(text: str, minimum: int) -> int:
+    """Parse a command-line whole number of at least `minimum`."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is invalid: use a whole number of 1 or more"
+            f"{text!r} is invalid: use a whole number of {minimum} or more"
         ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is invalid: use 1 or more")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is invalid: use {minimum} or more")
     return value
 
 

@@ -53,9 +53,10 @@ from safety_features.phases.evaluation import Labelled, calibrate_settings, load
 from safety_features.phases.scorers import (
     AnnotationScorer,
     ScorerError,
-    _clause_scores_to_tokens,
+    clause_scores_to_tokens,
     cpu_has_bfloat16,
     minilm_path,
+    read_annotations,
 )
 from safety_features.phases.segment import SegmentationSettings
 from safety_features.phases.text import TokenizedText, split_clauses
@@ -221,7 +222,8 @@ def _train(
         ]
     )
     steps = training.epochs * -(-len(pairs) // training.batch_size)
-    bar = tqdm(total=steps, desc=description, disable=not progress, unit="step")
+    # disable=None hides the bar when stderr is not a terminal, such as a log file.
+    bar = tqdm(total=steps, desc=description, disable=None if progress else True, unit="step")
     model.train()
     for _ in range(training.epochs):
         order.shuffle(pairs)
@@ -322,10 +324,12 @@ class ClassifierScorer:
         self.check_concepts(concepts)
         if prompts is not None and len(prompts) != len(texts):
             raise ValueError(f"got {len(prompts)} prompts for {len(texts)} responses")
-        if prompts is None and texts and not self._warned_without_prompts:
+        missing = len(texts) if prompts is None else sum(not p.strip() for p in prompts)
+        if missing and not self._warned_without_prompts:
             logger.warning(
-                "The classifier scores %d responses without their requests; pass prompts "
-                "for its full accuracy",
+                "The classifier scores %d of %d responses without their requests; pass "
+                "prompts for its full accuracy",
+                missing,
                 len(texts),
             )
             self._warned_without_prompts = True
@@ -341,7 +345,7 @@ class ClassifierScorer:
         for tokens, per_text in zip(texts, clauses, strict=True):
             rows = flat[position : position + len(per_text)]
             position += len(per_text)
-            results.append(_clause_scores_to_tokens(tokens, per_text, rows))
+            results.append(clause_scores_to_tokens(tokens, per_text, rows))
         return results
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -384,8 +388,16 @@ class ClassifierScorer:
             )
         names = tuple(meta["concept_names"])
         model = ConceptClassifier(len(names), pretrained=False)
+        tensors = load_file(str(weights))
+        head = tensors.get("head.weight")
+        outputs = 0 if head is None else head.shape[0] - 1  # the first output is "no concept"
+        if outputs != len(names):
+            raise ScorerError(
+                f"{weights} has {outputs} concept outputs, but {path / META_FILE} names "
+                f"{len(names)} concepts: train the classifier again."
+            )
         try:
-            model.load_state_dict(load_file(str(weights)))
+            model.load_state_dict(tensors)
             settings = meta["settings"]
             scorer = cls(
                 model,
@@ -396,8 +408,9 @@ class ClassifierScorer:
                 meta.get("provenance", {}),
             )
         except (RuntimeError, TypeError, ValueError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ScorerError(
-                f"{path} does not hold a classifier this version can read ({error}): "
+                f"{path} does not hold a classifier this version can read ({first_line}): "
                 "train the classifier again."
             ) from error
         scorer.path, scorer.weights_sha256 = path, meta["weights_sha256"]
@@ -409,6 +422,11 @@ META_KEYS = ("concepts_hash", "concept_names", "settings", "training", "weights_
 
 def _read_meta(path: Path) -> dict:
     meta_file = path / META_FILE
+    if not path.exists():
+        raise ScorerError(
+            f"Classifier folder {path} not found: pass a folder written by "
+            "`safety-features train-classifier --out DIR`."
+        )
     if not meta_file.is_file() or not (path / WEIGHTS_FILE).is_file():
         raise ScorerError(
             f"{path} is not a classifier folder (it needs {META_FILE} and {WEIGHTS_FILE}): "
@@ -430,7 +448,34 @@ def _read_meta(path: Path) -> dict:
             f"{meta_file} lacks {', '.join(missing)}: the file was edited or cut short; "
             "train the classifier again."
         )
+    problem = _meta_problem(meta)
+    if problem:
+        raise ScorerError(
+            f"{meta_file}: {problem}; the file was edited, train the classifier again."
+        )
     return meta
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """Describe the first invalid value of a classifier.json, or return None."""
+    names = meta["concept_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
+        return f"concept_names={names!r} is not a list of concept names"
+    settings = meta["settings"]
+    if settings is None:
+        return None
+    for key in ("enter", "exit"):
+        thresholds = settings.get(key) if isinstance(settings, dict) else None
+        if not isinstance(thresholds, dict) or sorted(thresholds) != sorted(names):
+            return f"settings.{key} does not give one threshold per concept of concept_names"
+        for name, value in thresholds.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 1
+            ):
+                return f"settings.{key}.{name}={value!r} is invalid: probabilities lie in [0, 1]"
+    return None
 
 
 def out_of_fold_scores(
@@ -480,6 +525,12 @@ def train_classifier_scorer(
     """
     data_sha256 = sha256_file(data)
     items = load_labelled(data, tokenizer, split=split)
+    if not items:
+        splits = sorted({str(record.get("split")) for record in read_annotations(data)})
+        raise ClassifierDataError(
+            f"{data} has no responses of split {split!r}: use one of its splits "
+            f"({', '.join(splits)}) with --split."
+        )
     if len(items) < training.folds:
         raise ClassifierDataError(
             f"{data} has {len(items)} responses of split {split!r}, fewer than the "

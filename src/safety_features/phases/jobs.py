@@ -33,7 +33,7 @@ from safety_features.phases.evaluation import (
     load_labelled,
 )
 from safety_features.phases.render import plot_scores, write_html, write_jsonl
-from safety_features.phases.scorers import make_scorer
+from safety_features.phases.scorers import SCORER_NAMES, make_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +289,11 @@ def evaluate_phases(
     labelled = load_labelled(data, tokenizer, split=split)
     if not labelled:
         raise PhasesInputError(f"{data} has no records of split {split!r}: use dev or test.")
+    unknown = [name for name in scorers if name not in SCORER_NAMES]
+    if unknown:
+        raise PhasesInputError(
+            f"Unknown scorer {unknown[0]!r} in --scorers: use {', '.join(SCORER_NAMES)}."
+        )
     if classifier is not None and "classifier" not in scorers:
         raise PhasesInputError(
             f"--classifier is read only when --scorers lists classifier, not by "
@@ -321,6 +326,8 @@ def train_classifier_job(
         out = check_output_folder(out, META_FILE, overwrite)
     except OutputFolderError as error:
         raise PhasesInputError(str(error)) from error
+    if not Path(data).is_file():
+        raise PhasesInputError(f"Labelled data {data} not found: pass a JSONL file to --data.")
     concept_set = load_concept_set(concepts)
     started = time.perf_counter()
     scorer, f1 = train_classifier_scorer(

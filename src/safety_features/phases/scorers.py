@@ -60,9 +60,10 @@ class RequestReadingScorer(Protocol):
         ...
 
 
-def _clause_scores_to_tokens(
+def clause_scores_to_tokens(
     tokens: TokenizedText, clauses: Sequence[Clause], clause_scores: np.ndarray
 ) -> np.ndarray:
+    """Give every token of each clause that clause's row of `clause_scores` (clauses, concepts)."""
     scores = np.zeros((len(tokens), clause_scores.shape[1]), dtype=np.float32)
     for clause, row in zip(clauses, clause_scores, strict=True):
         scores[clause.token_start : clause.token_end] = row
@@ -84,7 +85,7 @@ class LexicalScorer:
                         row = int(np.searchsorted(starts, match.start(), side="right")) - 1
                         clause_scores[max(row, 0), column] += pattern.weight
             np.minimum(clause_scores, 1.0, out=clause_scores)
-            results.append(_clause_scores_to_tokens(tokens, clauses, clause_scores))
+            results.append(clause_scores_to_tokens(tokens, clauses, clause_scores))
         return results
 
 
@@ -221,7 +222,7 @@ class EmbeddingScorer:
                 continue
             rows = flat[position : position + len(per_text)]
             position += len(per_text)
-            results.append(_clause_scores_to_tokens(tokens, per_text, rows))
+            results.append(clause_scores_to_tokens(tokens, per_text, rows))
         return results
 
 
@@ -376,8 +377,9 @@ def make_scorer(
     if name == "classifier":
         if not classifier:
             raise ScorerError(
-                "The classifier scorer needs a trained classifier: pass --classifier DIR "
-                "(write one with `safety-features train-classifier`)."
+                "The classifier scorer needs a trained classifier folder: pass classifier=DIR, "
+                "--classifier DIR on the command line, or classifier:DIR in a config (write "
+                "one with `safety-features train-classifier`)."
             )
         from safety_features.phases.classifier import ClassifierScorer
 
