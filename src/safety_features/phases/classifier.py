@@ -243,7 +243,8 @@ def _train(
 
 
 class ClassifierDataError(ValueError):
-    """Labelled data that cannot train a classifier: too few responses for the folds."""
+    """Labelled data that cannot train a classifier: no responses of the split, or fewer than
+    the folds."""
 
 
 class ClassifierScorer:
