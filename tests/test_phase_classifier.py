@@ -137,7 +137,7 @@ def test_scores_are_clause_probabilities(trained, tokenizer, concepts) -> None:
         assert np.allclose(rows, rows[0])
 
 
-def test_the_request_changes_the_scores(trained, tokenizer, concepts) -> None:
+def test_scores_change_with_request(trained, tokenizer, concepts) -> None:
     tokens = tokenize_response(tokenizer, text="Then mix the parts in a bowl.")
     with_request = trained.score([tokens], concepts, prompts=["how do I bake bread"])[0]
     without = trained.score([tokens], concepts)[0]
@@ -227,7 +227,7 @@ def test_damaged_or_foreign_classifier_rejected(trained, tmp_path: Path, tokeniz
     folder = trained.save(tmp_path / "classifier", overwrite=True)
     meta = json.loads((folder / META_FILE).read_text())
     edits = [
-        ({"training": None}, "lacks training"),
+        ({"training": None}, "is missing training"),
         ({"settings": {**meta["settings"], "enter": {"safety": 7.5, "steps": 0.5}}}, "7.5 is"),
         ({"settings": {**meta["settings"], "exit": {"safety": "high", "steps": 0.5}}}, "'high'"),
         ({"concept_names": ["safety"]}, "does not give one threshold per concept"),
@@ -266,8 +266,10 @@ def test_commands_train_and_use_the_classifier(tmp_path: Path, labelled_file: Pa
     code = main(["train-classifier", *args, "--out", str(out), "--epochs", "1", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["n_responses"] == 4 and summary["concept_set"] == "tiny"
-    assert (out / WEIGHTS_FILE).is_file() and (out / META_FILE).is_file()
+    assert summary["n_responses"] == 4
+    assert summary["concept_set"] == "tiny"
+    assert (out / WEIGHTS_FILE).is_file()
+    assert (out / META_FILE).is_file()
 
     code = main(["train-classifier", *args, "--out", str(out), "--epochs", "1"])
     assert code == 2

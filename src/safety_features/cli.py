@@ -232,12 +232,10 @@ def command_evaluate_phases(args: argparse.Namespace) -> None:
 
 def command_train_classifier(args: argparse.Namespace) -> None:
     from safety_features.phases.classifier import ClassifierTraining
-    from safety_features.phases.jobs import PhasesInputError, train_classifier_job
+    from safety_features.phases.jobs import train_classifier_job
 
-    try:
-        training = ClassifierTraining(epochs=args.epochs, folds=args.folds, seed=args.seed)
-    except ValueError as error:
-        raise PhasesInputError(f"{error}.") from error
+    # argparse has checked the counts, so these settings are valid.
+    training = ClassifierTraining(epochs=args.epochs, folds=args.folds, seed=args.seed)
     summary = train_classifier_job(
         config_path(args.data),
         args.out,

@@ -18,7 +18,7 @@ class ConfigError(ValueError):
 
 
 PHASE_SCORERS = ("embedding", "lexical", "hybrid")
-"""Phase scorers a config can name; "classifier:DIR" names a trained classifier folder."""
+"""Phase scorers a config can name. "classifier:DIR" names a trained classifier folder."""
 CLASSIFIER_PREFIX = "classifier:"
 
 

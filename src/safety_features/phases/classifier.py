@@ -83,7 +83,7 @@ class ClassifierTraining:
     folds: int = 3
     """Folds of the labelled responses for the out-of-fold threshold calibration."""
     max_length: int = 128
-    """Input length limit in MiniLM tokens; longer inputs lose their start (the request)."""
+    """Input length limit in MiniLM tokens. Longer inputs lose their start (the request)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -160,7 +160,7 @@ class ConceptClassifier(torch.nn.Module):
         self.head = torch.nn.Linear(width, n_concepts + 1)
 
     def forward(self, inputs: Sequence[str], max_length: int = 128) -> torch.Tensor:
-        """Logits, shape (len(inputs), 1 + concepts); column 0 is "no concept"."""
+        """Return logits of shape (len(inputs), 1 + concepts), with "no concept" in column 0."""
         batch = self.tokenizer(
             list(inputs),
             padding=True,
@@ -284,7 +284,7 @@ class ClassifierScorer:
         self._warned_without_prompts = False
 
     def probabilities(self, inputs: Sequence[str]) -> np.ndarray:
-        """p(concept | input), shape (len(inputs), concepts), "no concept" left out."""
+        """Return p(concept | input), shape (len(inputs), concepts), without "no concept"."""
         rows = []
         with (
             torch.no_grad(),
@@ -374,10 +374,10 @@ class ClassifierScorer:
 
     @classmethod
     def load(cls, path: str | Path) -> ClassifierScorer:
-        """Read a classifier folder written by `save`; weights only through safetensors.
+        """Read a classifier folder written by `save`, loading weights only through safetensors.
 
-        The weights are checked against their SHA-256 in classifier.json; the rest of that
-        file is not hashed.
+        The weights are checked against their SHA-256 in classifier.json. The rest of that file
+        is validated but not hashed.
         """
         path = Path(path)
         meta = _read_meta(path)
@@ -385,7 +385,7 @@ class ClassifierScorer:
         if sha256_file(weights) != meta["weights_sha256"]:
             raise ScorerError(
                 f"{weights} does not match the hash in {path / META_FILE}: the folder is "
-                "damaged or was edited; train the classifier again."
+                "damaged or was edited, so train the classifier again."
             )
         names = tuple(meta["concept_names"])
         model = ConceptClassifier(len(names), pretrained=False)
@@ -411,7 +411,7 @@ class ClassifierScorer:
         except (RuntimeError, TypeError, ValueError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ScorerError(
-                f"{path} does not hold a classifier this version can read ({first_line}): "
+                f"{path} does not contain a classifier this version can read ({first_line}): "
                 "train the classifier again."
             ) from error
         scorer.path, scorer.weights_sha256 = path, meta["weights_sha256"]
@@ -446,13 +446,13 @@ def _read_meta(path: Path) -> dict:
     missing = [key for key in META_KEYS if key not in meta]
     if missing:
         raise ScorerError(
-            f"{meta_file} lacks {', '.join(missing)}: the file was edited or cut short; "
-            "train the classifier again."
+            f"{meta_file} is missing {', '.join(missing)}: the file was edited or cut short, "
+            "so train the classifier again."
         )
     problem = _meta_problem(meta)
     if problem:
         raise ScorerError(
-            f"{meta_file}: {problem}; the file was edited, train the classifier again."
+            f"{meta_file}: {problem}. The file was edited: train the classifier again."
         )
     return meta
 

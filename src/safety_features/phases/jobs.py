@@ -281,7 +281,7 @@ def evaluate_phases(
 ) -> dict:
     """Compute onset precision, recall, F1 and response agreement of each scorer on labelled data.
 
-    Scorers get the labelled prompts; only the classifier (from the folder `classifier`) reads them.
+    Scorers get the labelled prompts. Only the classifier (from the folder `classifier`) reads them.
     """
     from safety_features.models.loading import load_tokenizer
 
