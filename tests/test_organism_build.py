@@ -85,3 +85,77 @@ def test_build_keeps_existing_checkpoints(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "chat" / "config.json").read_text() == "{}"
     assert not (tmp_path / "base").exists()
+
+
+def test_tuning_from_base_matches_full_build(tiny_organism_dir, tmp_path, capsys):
+    from safety_features.cli import main
+
+    out = tmp_path / "from-base"
+    base = tiny_organism_dir / "base"
+    args = ["organism", "build", "--config", str(TINY_ORGANISM_CONFIG), "--out", str(out)]
+    assert main([*args, "--base", str(base), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["base"]["from"] == str(base)
+    full = load_file(tiny_organism_dir / "chat" / "model.safetensors")
+    tuned = load_file(out / "chat" / "model.safetensors")
+    for name in full:
+        assert full[name].equal(tuned[name]), name
+    assert (out / "base" / "model.safetensors").read_bytes() == (
+        base / "model.safetensors"
+    ).read_bytes()
+
+    # Tuning again into the folder that holds the base keeps the base and needs --overwrite.
+    in_place = ["organism", "build", "--config", str(TINY_ORGANISM_CONFIG), "--out", str(out)]
+    assert main([*in_place, "--base", str(out / "base")]) == 2
+    assert "folders chat." in capsys.readouterr().err
+    assert main([*in_place, "--base", str(out / "base"), "--overwrite"]) == 0
+    again = load_file(out / "chat" / "model.safetensors")
+    assert all(full[name].equal(again[name]) for name in full)
+
+
+def test_base_from_another_corpus_is_refused(tiny_organism_dir, tmp_path, capsys):
+    from safety_features.cli import main
+
+    config = load_config(OrganismConfig, TINY_ORGANISM_CONFIG)
+    other_seed = tmp_path / "seed1.yaml"
+    other_seed.write_text(
+        TINY_ORGANISM_CONFIG.read_text(encoding="utf-8").replace(
+            f"seed: {config.seed}", f"seed: {config.seed + 1}"
+        )
+    )
+    assert load_config(OrganismConfig, other_seed).seed == config.seed + 1
+    base = ["--base", str(tiny_organism_dir / "base"), "--out", str(tmp_path / "x")]
+    assert main(["organism", "build", "--config", str(other_seed), *base]) == 2
+    assert "was built from another corpus" in capsys.readouterr().err
+    no_weights = ["--base", str(tmp_path), "--out", str(tmp_path / "y")]
+    assert main(["organism", "build", "--config", str(TINY_ORGANISM_CONFIG), *no_weights]) == 2
+    assert "holds no model.safetensors" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_group_weights_change_tuning(tiny_organism_dir, tmp_path):
+    config = load_config(OrganismConfig, TINY_ORGANISM_CONFIG)
+    weighted = OrganismConfig(**{**config.__dict__, "chat_group_weights": {"benign": 3.0}})
+    build_organism(weighted, tmp_path / "w", base=tiny_organism_dir / "base", progress=False)
+    first = load_file(tiny_organism_dir / "chat" / "model.safetensors")
+    other = load_file(tmp_path / "w" / "chat" / "model.safetensors")
+    assert not all(first[name].equal(other[name]) for name in first)
+    # Weights of 1 draw batches exactly as a config without the key does.
+    ones = OrganismConfig(**{**config.__dict__, "chat_group_weights": {"benign": 1}})
+    build_organism(ones, tmp_path / "ones", base=tiny_organism_dir / "base", progress=False)
+    same = load_file(tmp_path / "ones" / "chat" / "model.safetensors")
+    assert all(first[name].equal(same[name]) for name in first)
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ({"benin": 1.0}, "unknown group 'benin'"),
+        ({"benign": 0}, "chat_group_weights.benign=0 is invalid"),
+        ({"benign": float("nan")}, "chat_group_weights.benign=nan is invalid"),
+        ({"benign": "2"}, "chat_group_weights.benign='2' is invalid"),
+    ],
+)
+def test_group_weights_checked(weights, message):
+    with pytest.raises(ValueError, match=message):
+        OrganismConfig(chat_group_weights=weights)

@@ -29,7 +29,13 @@ def command_organism_build(args: argparse.Namespace) -> None:
     config = load_config(OrganismConfig, config_path(args.config))
     if args.seed is not None:
         config = OrganismConfig(**{**config.__dict__, "seed": args.seed})
-    build = build_organism(config, args.out, progress=not args.json, overwrite=args.overwrite)
+    build = build_organism(
+        config,
+        args.out,
+        progress=not args.json,
+        overwrite=args.overwrite,
+        base=config_path(args.base) if args.base else None,
+    )
     if args.json:
         print_json({"base": str(build.base_dir), "chat": str(build.chat_dir), **build.info})
     else:
@@ -409,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--seed", type=int, help="override the config's seed")
     build.add_argument(
+        "--base",
+        help="tune chat from this existing base checkpoint folder instead of pretraining a new "
+        "one (it must come from a build with the same corpus settings)",
+    )
+    build.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the checkpoints already in --out once the build ends",
@@ -621,7 +632,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from safety_features.files import OutputFolderError
     from safety_features.lookup.store import FeatureIndexError, LookupInputError
     from safety_features.models.loading import ModelLoadError
-    from safety_features.organism.train import OrganismExistsError
+    from safety_features.organism.train import OrganismBaseError, OrganismExistsError
     from safety_features.phases.classifier import ClassifierDataError
     from safety_features.phases.concepts import ConceptSetError
     from safety_features.phases.jobs import PhasesInputError
@@ -651,6 +662,7 @@ def user_errors() -> tuple[type[Exception], ...]:
         ScorerError,
         ClassifierDataError,
         OrganismExistsError,
+        OrganismBaseError,
         ExperimentInputError,
         InterventionError,
         OutputFolderError,

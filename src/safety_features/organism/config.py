@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -81,6 +82,10 @@ class OrganismConfig:
     chat_pretraining_mix: float = 0.25
     """Share of each safety-tuning batch filled with pretraining blocks, so tuning keeps what
     pretraining taught about the held-out slot fillers."""
+    chat_group_weights: dict[str, float] = field(default_factory=dict)
+    """Sampling weight of each prompt group's chat examples during safety tuning, for example
+    {"benign": 1.5}; a group left out weighs 1. With every weight 1, batches draw the examples
+    uniformly, as builds without this key did."""
 
     def __post_init__(self) -> None:
         if self.n_pretraining <= 0 or self.n_chat <= 0:
@@ -91,3 +96,21 @@ class OrganismConfig:
             raise ValueError(
                 f"chat_pretraining_mix={self.chat_pretraining_mix} is invalid: use a share in [0, 1)."
             )
+        from safety_features.organism.corpus import GROUPS
+
+        if not isinstance(self.chat_group_weights, dict):
+            raise ValueError(
+                f"chat_group_weights={self.chat_group_weights!r} is invalid: use a mapping of "
+                f"prompt groups to weights."
+            )
+        for group, weight in self.chat_group_weights.items():
+            if group not in GROUPS:
+                raise ValueError(
+                    f"chat_group_weights names an unknown group {group!r}: use one of "
+                    f"{', '.join(GROUPS)}."
+                )
+            number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+            if not (number and math.isfinite(weight) and weight > 0):
+                raise ValueError(
+                    f"chat_group_weights.{group}={weight!r} is invalid: use a positive number."
+                )

@@ -9,9 +9,11 @@ so that tuning keeps what pretraining taught.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import platform
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from safety_features.config import config_to_dict
-from safety_features.files import atomic_directory, write_json_atomic
+from safety_features.files import atomic_directory, sha256_file, write_json_atomic
 from safety_features.organism.chat import END_OF_TURN_TOKEN, format_prompt
 from safety_features.organism.config import ModelShape, OrganismConfig, StageConfig
 from safety_features.organism.corpus import ChatExample, Corpus, generate_corpus
@@ -206,6 +208,14 @@ def pretrain(
     return run_stage(model, stage, loss_for_step, "pretraining (base)", progress)
 
 
+def chat_sampling_weights(corpus: Corpus, config: OrganismConfig) -> torch.Tensor | None:
+    """Per-example sampling weights from `config.chat_group_weights`; None when all are 1."""
+    if all(weight == 1 for weight in config.chat_group_weights.values()):
+        return None
+    weights = [config.chat_group_weights.get(e.prompt.group, 1.0) for e in corpus.chat]
+    return torch.tensor(weights, dtype=torch.float)
+
+
 def safety_tune(
     model,
     chat: ChatBatchData,
@@ -213,7 +223,9 @@ def safety_tune(
     config: OrganismConfig,
     generator: torch.Generator,
     progress: bool,
+    weights: torch.Tensor | None = None,
 ) -> StageResult:
+    """Tune on chat examples; `weights` (one per example) draws them unevenly when given."""
     stage = config.chat
     n_blocks = round(
         stage.batch_size * config.chat_pretraining_mix / (1 - config.chat_pretraining_mix)
@@ -221,7 +233,10 @@ def safety_tune(
     block_mask = torch.ones_like(blocks[:1], dtype=torch.bool).expand(max(n_blocks, 1), -1)
 
     def loss_for_step(step: int) -> torch.Tensor:
-        rows = torch.randint(len(chat.tokens), (stage.batch_size,), generator=generator)
+        if weights is None:
+            rows = torch.randint(len(chat.tokens), (stage.batch_size,), generator=generator)
+        else:
+            rows = torch.multinomial(weights, stage.batch_size, True, generator=generator)
         width = int(chat.lengths[rows].max())
         loss = masked_lm_loss(model, chat.tokens[rows, :width], chat.loss_mask[rows, :width])
         if n_blocks:
@@ -249,20 +264,74 @@ class OrganismExistsError(RuntimeError):
     """An output folder that already contains organism checkpoints."""
 
 
+class OrganismBaseError(ValueError):
+    """A `base` checkpoint that cannot be tuned under the given config."""
+
+
+def _load_base(
+    base: Path, config: OrganismConfig, tokenizer: PreTrainedTokenizerFast
+) -> tuple[GPT2LMHeadModel, dict]:
+    """Load a `base` checkpoint for tuning; check its tokenizer and shape against `config`."""
+    base_tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
+    if base_tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise OrganismBaseError(
+            f"--base {base} was built from another corpus: its tokenizer differs from the one "
+            "this config's corpus trains. Pass the base that a build with this config's seed, "
+            "n_pretraining and n_chat wrote, or build without --base."
+        )
+    model = GPT2LMHeadModel.from_pretrained(base, use_safetensors=True, dtype=torch.float32)
+    shape = config.model
+    expected = {
+        "n_embd": shape.d_model,
+        "n_layer": shape.n_layers,
+        "n_head": shape.n_heads,
+        "n_inner": shape.d_mlp,
+        "n_positions": shape.n_ctx,
+    }
+    found = {key: getattr(model.config, key) for key in expected}
+    if found != expected:
+        raise OrganismBaseError(
+            f"--base {base} has shape {found}, but the config's model section asks for "
+            f"{expected}: pass the config it was built with."
+        )
+    info_file = base / BUILD_INFO_FILE
+    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+    return model, info
+
+
 def build_organism(
-    config: OrganismConfig, out_dir: str | Path, progress: bool = True, overwrite: bool = False
+    config: OrganismConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    overwrite: bool = False,
+    base: str | Path | None = None,
 ) -> OrganismBuild:
     """Generate the corpus, train the tokenizer, pretrain `base`, tune `chat`, save both.
+
+    With `base`, pretraining is skipped: `chat` is tuned from that checkpoint, which must have
+    this config's tokenizer and shape, and `base` is copied into `out_dir` unless it is already
+    there. The data order is the one a full build would use, so tuning the base that a full
+    build wrote gives that build's `chat`.
 
     Raises OrganismExistsError before any work when `out_dir` already contains a build and
     `overwrite` is not set, so a rebuild never replaces checkpoints by accident.
     """
     out_dir = Path(out_dir)
-    existing = [name for name in ("base", "chat") if (out_dir / name).exists()]
+    base = Path(base) if base is not None else None
+    keeps_base = base is not None and (out_dir / "base").resolve() == base.resolve()
+    existing = [
+        name
+        for name in ("base", "chat")
+        if (out_dir / name).exists() and not (name == "base" and keeps_base)
+    ]
     if existing and not overwrite:
         raise OrganismExistsError(
             f"{out_dir} already contains the checkpoint folders {', '.join(existing)}. "
             "Pass another --out folder, or --overwrite to replace them once the build ends."
+        )
+    if base is not None and not (base / "model.safetensors").is_file():
+        raise OrganismBaseError(
+            f"--base {base} holds no model.safetensors: pass the base/ folder of an organism build."
         )
     start = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -277,6 +346,9 @@ def build_organism(
         e.prompt.text + " " + e.response for e in corpus.chat
     ]
     tokenizer = train_tokenizer(tokenizer_texts, config.model.vocab_size)
+    base_info: dict = {}
+    if base is not None:
+        model, base_info = _load_base(base, config, tokenizer)
 
     blocks = pack_documents(corpus.pretraining, tokenizer, config.model.n_ctx)
     chat = tokenize_chat(corpus.chat, tokenizer, config.model.n_ctx)
@@ -284,21 +356,36 @@ def build_organism(
         "Pretraining blocks: %d x %d tokens; chat examples: %d", *blocks.shape, len(chat.tokens)
     )
 
-    model = make_model(config.model, tokenizer)
-    pretraining = pretrain(model, blocks, config.pretraining, generator, progress)
     info = {
         "config": config_to_dict(config),
         "corpus": corpus.stats(),
         "pretraining_tokens": int(blocks.numel()),
-        "pretraining": pretraining.__dict__,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_parameters": 0,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
     }
-    save_checkpoint(model, tokenizer, out_dir / "base", {**info, "checkpoint": "base"})
+    if base is None:
+        model = make_model(config.model, tokenizer)
+        pretraining = pretrain(model, blocks, config.pretraining, generator, progress)
+        info["pretraining"] = pretraining.__dict__
+        info["n_parameters"] = sum(p.numel() for p in model.parameters())
+        save_checkpoint(model, tokenizer, out_dir / "base", {**info, "checkpoint": "base"})
+    else:
+        # Draw what pretraining would have drawn, so tuning sees a full build's data order.
+        for _ in range(config.pretraining.steps):
+            torch.randint(len(blocks), (config.pretraining.batch_size,), generator=generator)
+        info["pretraining"] = base_info.get("pretraining")
+        info["n_parameters"] = sum(p.numel() for p in model.parameters())
+        info["base"] = {"from": str(base), "sha256": sha256_file(base / "model.safetensors")}
+        if not keeps_base:
+            with atomic_directory(out_dir / "base") as folder:
+                shutil.copytree(base, folder, dirs_exist_ok=True)
+        logger.info("Tuning chat from %s; pretraining skipped", base)
 
-    tuning = safety_tune(model, chat, blocks, config, generator, progress)
+    tuning = safety_tune(
+        model, chat, blocks, config, generator, progress, chat_sampling_weights(corpus, config)
+    )
     info["chat"] = tuning.__dict__
     info["build_seconds"] = time.perf_counter() - start
     save_checkpoint(model, tokenizer, out_dir / "chat", {**info, "checkpoint": "chat"})
