@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from safety_features.models.loading import load_tokenizer
 from safety_features.phases.classifier import (
     META_FILE,
     WEIGHTS_FILE,
+    ClassifierDataError,
     ClassifierScorer,
     ClassifierTraining,
     classifier_input,
@@ -88,14 +90,17 @@ def labelled_record(number: int, split: str = "dev") -> dict:
 @pytest.fixture(scope="module")
 def labelled_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("labels") / "labels.jsonl"
-    records = [labelled_record(n) for n in range(4)] + [labelled_record(9, "test")]
+    records = [labelled_record(n, "dev" if n < 2 else "train") for n in range(4)]
+    records.append(labelled_record(9, "test"))
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
 
 
 @pytest.fixture(scope="module")
 def trained(labelled_file, tokenizer, concepts) -> ClassifierScorer:
-    scorer, f1 = train_classifier_scorer(labelled_file, tokenizer, concepts, "dev", FAST, False)
+    scorer, f1 = train_classifier_scorer(
+        labelled_file, tokenizer, concepts, "dev,train", FAST, False
+    )
     assert 0.0 <= f1 <= 1.0
     return scorer
 
@@ -193,6 +198,21 @@ def test_training_is_seeded_and_leaves_global_rng(concepts) -> None:
         assert torch.equal(tensor, second.state_dict()[name]), name
 
 
+def test_save_refuses_thresholds_that_load_would_reject(trained, tmp_path: Path) -> None:
+    exit_ = {**trained.settings.exit, trained.concept_names[0]: -0.05}
+    scorer = ClassifierScorer(
+        trained.model,
+        trained.concepts_hash,
+        trained.concept_names,
+        dataclasses.replace(trained.settings, exit=exit_),
+        trained.training,
+        trained.provenance,
+    )
+    with pytest.raises(ScorerError, match=r"cannot save the classifier .*=-0.05 is invalid"):
+        scorer.save(tmp_path / "bad")
+    assert not (tmp_path / "bad" / META_FILE).exists()
+
+
 def test_damaged_or_foreign_classifier_rejected(trained, tmp_path: Path, tokenizer) -> None:
     folder = trained.save(tmp_path / "classifier")
     other = concept_set_from_dict({**SET, "background": ["A passage it never saw."]})
@@ -254,6 +274,9 @@ def test_training_settings_and_data_checked(labelled_file, tokenizer, concepts) 
         ClassifierTraining(learning_rate=0)
     with pytest.raises(ValueError, match="1 responses of split 'test', fewer than the 2 folds"):
         train_classifier_scorer(labelled_file, tokenizer, concepts, "test", FAST, False)
+    for splits in ("dev,nosuch", " , "):
+        with pytest.raises(ClassifierDataError, match=r"use its splits \(dev, test, train\)"):
+            train_classifier_scorer(labelled_file, tokenizer, concepts, splits, FAST, False)
     with pytest.raises(ScorerError, match="--classifier DIR"):
         make_scorer("classifier")
 
@@ -279,7 +302,7 @@ def test_commands_train_and_use_the_classifier(tmp_path: Path, labelled_file: Pa
     assert "--folds: 1 is invalid: use 2 or more" in capsys.readouterr().err
     code = main(["train-classifier", *args, "--out", str(tmp_path / "x"), "--split", "nosuch"])
     assert code == 2
-    assert "no responses of split 'nosuch': use one of its splits (dev, test)" in (
+    assert "no responses of split 'nosuch': use its splits (dev, test, train)" in (
         capsys.readouterr().err
     )
     missing = ["--data", str(tmp_path / "absent.jsonl"), "--concepts", str(concepts_file)]

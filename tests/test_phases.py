@@ -536,8 +536,8 @@ def test_phases_command_option_errors(tmp_path: Path, capsys) -> None:
     assert "Invalid max_new_tokens 0" in capsys.readouterr().err
     assert main(["phases", str(source), "--out", out, "--plots", "-1"]) == 2
     assert "Invalid number of plots -1" in capsys.readouterr().err
-    assert main(["evaluate-phases", "--split", "train", "--scorers", "lexical"]) == 2
-    assert "no records of split 'train'" in capsys.readouterr().err
+    assert main(["evaluate-phases", "--split", "nosuch", "--scorers", "lexical"]) == 2
+    assert "no records of split 'nosuch'" in capsys.readouterr().err
     assert main(["phases", str(source), "--out", out, "--annotations", str(source)]) == 2
     assert "--annotations is read only by --scorer annotation" in capsys.readouterr().err
     assert main(["evaluate-phases", "--scorers", "embed"]) == 2
@@ -545,3 +545,32 @@ def test_phases_command_option_errors(tmp_path: Path, capsys) -> None:
     assert main(["calibrate-phases", "--scorers", "annotation"]) == 2
     assert "Cannot calibrate scorer 'annotation'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_classifier_calibration_keeps_exit_thresholds_in_range(
+    tmp_path: Path, tokenizer, concepts
+) -> None:
+    # Enter must be 0.15 (the refusal peaks at 0.17, the greeting sits at 0.12), and the
+    # refusal's probability drops to 0 partway, so only an exit at or below 0 keeps one phase.
+    # 0.15 minus the exit offsets gives -0.05 and -0.15, which the probability floor lifts to 0.
+    greeting = "Hello! Nice to meet you."
+    records = [
+        {"id": "r0", "split": "dev", "response": REFUSAL, "phases": []},
+        {"id": "r1", "split": "dev", "response": greeting, "phases": []},
+    ]
+    records[0]["phases"] = [{"concept": "safety", "start": 0, "end": len(REFUSAL)}]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    labelled = load_labelled(path, tokenizer, split="dev")
+    safety = concepts.names.index("safety")
+    scores = []
+    for item, level in zip(labelled, (0.17, 0.12), strict=True):
+        rows = np.zeros((len(item.tokens.token_ids), len(concepts.names)), dtype=np.float32)
+        rows[:, safety] = level
+        scores.append(rows)
+    scores[0][4:7, safety] = 0.0
+    settings, f1 = calibrate_settings(labelled, scores, concepts, "classifier")
+    assert f1 == 1.0
+    assert settings.enter["safety"] == 0.15
+    assert settings.exit["safety"] == 0.0
+    assert min(settings.exit.values()) >= 0.0

@@ -287,7 +287,12 @@ def _add_phase_data_options(
         default="organism:chat",
         help="model whose tokenizer defines token positions (default organism:chat)",
     )
-    parser.add_argument("--split", default=split, help=f"labelled split to use (default {split})")
+    parser.add_argument(
+        "--split",
+        default=split,
+        help=f"labelled split to use; train-classifier takes a comma-separated list "
+        f"(default {split})",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -561,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes the weights (safetensors) and classifier.json into --out; use them with "
         "`phases --scorer classifier --classifier DIR`.",
     )
-    _add_phase_data_options(train_classifier, "dev", scorers=False)
+    _add_phase_data_options(train_classifier, "dev,train", scorers=False)
     train_classifier.add_argument("--out", required=True, help="output folder for the classifier")
     train_classifier.add_argument(
         "--epochs", type=positive_int, default=5, help="passes over the training data (default 5)"

@@ -11,10 +11,10 @@ and returns p(c | x) for every concept c and for "no concept" (a softmax over a 
 the mean-pooled MiniLM output). Every token of a clause gets the clause's probabilities.
 
 Training data: the concept set's examples (label c, no context), its background passages
-(label "no concept") and labelled responses (annotation JSONL, usually the dev split), whose
+(label "no concept") and labelled responses (annotation JSONL, its dev and train splits), whose
 clauses take the majority label of their tokens. Each labelled clause is seen twice, with and
-without the request, so the scorer accepts responses whose prompt is unknown (at lower
-accuracy).
+without the request, so the scorer accepts responses whose prompt is unknown (it then finds
+less harmful compliance).
 
 Thresholds: the labelled responses are split into `folds`. A classifier trained without a fold
 scores that fold, and the enter and exit thresholds are calibrated on these out-of-fold scores.
@@ -364,6 +364,9 @@ class ClassifierScorer:
             "training": asdict(self.training),
             "provenance": self.provenance,
         }
+        problem = _meta_problem(meta)
+        if problem:  # refuse to write a folder that `load` would reject
+            raise ScorerError(f"cannot save the classifier to {path}: {problem}")
         with atomic_directory(path) as temporary:
             tensors = {k: v.contiguous() for k, v in self.model.state_dict().items()}
             save_file(tensors, str(temporary / WEIGHTS_FILE))
@@ -516,22 +519,26 @@ def train_classifier_scorer(
     data: str | Path,
     tokenizer: PreTrainedTokenizerBase,
     concepts: ConceptSet,
-    split: str = "dev",
+    split: str = "dev,train",
     training: ClassifierTraining = ClassifierTraining(),
     progress: bool = True,
 ) -> tuple[ClassifierScorer, float]:
     """Train on the `split` of labelled `data`, with thresholds from out-of-fold scores.
 
-    Returns the scorer and the out-of-fold onset F1 that its thresholds reach on the split.
+    `split` names one split or several, comma-separated ("dev,train"); every one must be in
+    the data. Returns the scorer and the out-of-fold onset F1 that its thresholds reach on
+    those responses.
     """
     data_sha256 = sha256_file(data)
-    items = load_labelled(data, tokenizer, split=split)
-    if not items:
-        splits = sorted({str(record.get("split")) for record in read_annotations(data)})
+    splits = [name.strip() for name in split.split(",") if name.strip()]
+    present = sorted({str(record.get("split")) for record in read_annotations(data)})
+    missing = [name for name in splits if name not in present]
+    if not splits or missing:
         raise ClassifierDataError(
-            f"{data} has no responses of split {split!r}: use one of its splits "
-            f"({', '.join(splits)}) with --split."
+            f"{data} has no responses of split {', '.join(map(repr, missing or [split]))}: "
+            f"use its splits ({', '.join(present)}), comma-separated, with --split."
         )
+    items = [item for name in splits for item in load_labelled(data, tokenizer, split=name)]
     if len(items) < training.folds:
         raise ClassifierDataError(
             f"{data} has {len(items)} responses of split {split!r}, fewer than the "

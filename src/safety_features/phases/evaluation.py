@@ -9,6 +9,7 @@ Response-level agreement compares which concepts occur at all.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,9 @@ EXIT_OFFSETS = {
     "hybrid": (0.0, 0.025, 0.05, 0.1),
     "classifier": (0.0, 0.1, 0.2, 0.3),
 }
+# Lowest score a scorer can give: its exit thresholds stop there. The classifier gives
+# probabilities, so an exit threshold below 0 would mean the same as 0 and fail its own checks.
+SCORE_FLOOR = {"classifier": 0.0}
 MIN_TOKENS_GRID = (1, 2, 3)
 
 
@@ -203,7 +207,8 @@ def calibrate_settings(
             for value in grid:
                 for offset in EXIT_OFFSETS[scorer]:
                     old = enter[name], exit_[name]
-                    enter[name], exit_[name] = value, round(value - offset, 4)
+                    floor = SCORE_FLOOR.get(scorer, -math.inf)
+                    enter[name], exit_[name] = value, max(floor, round(value - offset, 4))
                     f1 = _evaluate_settings(labelled, scores, concepts, settings())
                     if f1 > best:
                         best = f1

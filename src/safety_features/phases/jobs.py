@@ -314,12 +314,15 @@ def train_classifier_job(
     out: str | Path,
     concepts: str | Path | None = None,
     model: str = "organism:chat",
-    split: str = "dev",
+    split: str = "dev,train",
     training: ClassifierTraining | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Train a classifier scorer on the `split` of labelled `data` and save it into `out`."""
+    """Train a classifier scorer on the `split` of labelled `data` and save it into `out`.
+
+    `split` is one split or a comma-separated list of them.
+    """
     from safety_features.models.loading import load_tokenizer
 
     try:
