@@ -38,7 +38,8 @@ EXIT_OFFSETS = {
     "classifier": (0.0, 0.1, 0.2, 0.3),
 }
 # Lowest score a scorer can give: its exit thresholds stop there. The classifier gives
-# probabilities, so an exit threshold below 0 would mean the same as 0 and fail its own checks.
+# probabilities, so an exit threshold below 0 ends no phase that 0 would not, and
+# classifier.json rejects it.
 SCORE_FLOOR = {"classifier": 0.0}
 MIN_TOKENS_GRID = (1, 2, 3)
 
