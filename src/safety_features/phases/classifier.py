@@ -530,7 +530,7 @@ def train_classifier_scorer(
     those responses.
     """
     data_sha256 = sha256_file(data)
-    splits = [name.strip() for name in split.split(",") if name.strip()]
+    splits = list(dict.fromkeys(name.strip() for name in split.split(",") if name.strip()))
     present = sorted({str(record.get("split")) for record in read_annotations(data)})
     missing = [name for name in splits if name not in present]
     if not splits or missing:
