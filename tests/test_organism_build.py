@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 from safetensors.torch import load_file
@@ -113,24 +114,35 @@ def test_tuning_from_base_matches_full_build(tiny_organism_dir, tmp_path, capsys
     assert all(full[name].equal(again[name]) for name in full)
 
 
-def test_base_from_another_corpus_is_refused(tiny_organism_dir, tmp_path, capsys):
+def test_unusable_base_is_refused_before_training(tiny_organism_dir, tmp_path, capsys):
     from safety_features.cli import main
 
+    def build(config_file, base, out) -> str:
+        args = ["organism", "build", "--config", str(config_file), "--base", str(base)]
+        assert main([*args, "--out", str(out)]) == 2
+        return capsys.readouterr().err
+
     config = load_config(OrganismConfig, TINY_ORGANISM_CONFIG)
-    other_seed = tmp_path / "seed1.yaml"
-    other_seed.write_text(
-        TINY_ORGANISM_CONFIG.read_text(encoding="utf-8").replace(
-            f"seed: {config.seed}", f"seed: {config.seed + 1}"
-        )
-    )
+    text = TINY_ORGANISM_CONFIG.read_text(encoding="utf-8")
+    other_seed = tmp_path / "seed.yaml"
+    other_seed.write_text(text.replace(f"seed: {config.seed}", f"seed: {config.seed + 1}"))
     assert load_config(OrganismConfig, other_seed).seed == config.seed + 1
-    base = ["--base", str(tiny_organism_dir / "base"), "--out", str(tmp_path / "x")]
-    assert main(["organism", "build", "--config", str(other_seed), *base]) == 2
-    assert "was built from another corpus" in capsys.readouterr().err
-    no_weights = ["--base", str(tmp_path), "--out", str(tmp_path / "y")]
-    assert main(["organism", "build", "--config", str(TINY_ORGANISM_CONFIG), *no_weights]) == 2
-    assert "holds no model.safetensors" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    base = tiny_organism_dir / "base"
+    assert "was built with other seed than this config" in build(other_seed, base, tmp_path / "a")
+
+    # Without build.json, the tokenizer still tells another corpus apart.
+    bare = tmp_path / "bare-base"
+    shutil.copytree(base, bare)
+    (bare / "build.json").unlink()
+    assert "was built from another corpus" in build(other_seed, bare, tmp_path / "b")
+    assert "is a 'chat' checkpoint" in build(
+        TINY_ORGANISM_CONFIG, tiny_organism_dir / "chat", tmp_path / "c"
+    )
+    assert "holds no model.safetensors" in build(TINY_ORGANISM_CONFIG, tmp_path, tmp_path / "d")
+    assert "lies inside --base" in build(TINY_ORGANISM_CONFIG, bare, bare / "variant")
+    assert "lies inside --base" in build(TINY_ORGANISM_CONFIG, bare, bare)
+    assert not any((tmp_path / name).exists() for name in "abcd")
+    assert not (bare / "variant").exists() and not (bare / "chat").exists()
 
 
 def test_group_weights_change_tuning(tiny_organism_dir, tmp_path):
@@ -154,6 +166,7 @@ def test_group_weights_change_tuning(tiny_organism_dir, tmp_path):
         ({"benign": 0}, "chat_group_weights.benign=0 is invalid"),
         ({"benign": float("nan")}, "chat_group_weights.benign=nan is invalid"),
         ({"benign": "2"}, "chat_group_weights.benign='2' is invalid"),
+        ({"benign": 10**400}, "is invalid: use a positive, finite number"),
     ],
 )
 def test_group_weights_checked(weights, message):

@@ -560,8 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_classifier = commands.add_parser(
         "train-classifier",
         help="fine-tune MiniLM into a phase scorer that reads the request and the clause before",
-        description="Fine-tune all-MiniLM-L6-v2 on the concept examples and the labelled split "
-        "(--split, default dev) to give each clause a probability per concept, in the context of "
+        description="Fine-tune all-MiniLM-L6-v2 on the concept examples and the labelled splits "
+        "(--split, default dev,train) to give each clause a probability per concept, in the context of "
         "the request and the clause before it. Thresholds are calibrated on out-of-fold scores. "
         "Writes the weights (safetensors) and classifier.json into --out; use them with "
         "`phases --scorer classifier --classifier DIR`.",

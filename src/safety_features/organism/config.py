@@ -82,7 +82,7 @@ class OrganismConfig:
     chat_pretraining_mix: float = 0.25
     """Share of each safety-tuning batch filled with pretraining blocks, so tuning keeps what
     pretraining taught about the held-out slot fillers."""
-    chat_group_weights: dict[str, float] = field(default_factory=dict)
+    chat_group_weights: dict[str, float] = field(default_factory=dict, hash=False)
     """Sampling weight of each prompt group's chat examples during safety tuning, for example
     {"benign": 1.5}; a group left out weighs 1. With every weight 1, batches draw the examples
     uniformly, as builds without this key did."""
@@ -110,7 +110,15 @@ class OrganismConfig:
                     f"{', '.join(GROUPS)}."
                 )
             number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
-            if not (number and math.isfinite(weight) and weight > 0):
+            if not (number and 0 < _as_float(weight) < math.inf):
                 raise ValueError(
-                    f"chat_group_weights.{group}={weight!r} is invalid: use a positive number."
+                    f"chat_group_weights.{group}={weight!r} is invalid: use a positive, finite number."
                 )
+
+
+def _as_float(number: float) -> float:
+    """`number` as a float; an integer too large for one becomes infinity."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf

@@ -268,16 +268,40 @@ class OrganismBaseError(ValueError):
     """A `base` checkpoint that cannot be tuned under the given config."""
 
 
+# Config keys that only the safety tuning reads: a build with --base may change them.
+TUNING_KEYS = frozenset({"chat", "chat_pretraining_mix", "chat_group_weights"})
+
+
 def _load_base(
     base: Path, config: OrganismConfig, tokenizer: PreTrainedTokenizerFast
 ) -> tuple[GPT2LMHeadModel, dict]:
     """Load a `base` checkpoint for tuning; check its tokenizer and shape against `config`."""
+    info_file = base / BUILD_INFO_FILE
+    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+    if info.get("checkpoint", "base") != "base":
+        raise OrganismBaseError(
+            f"--base {base} is a {info['checkpoint']!r} checkpoint: pass the base/ folder."
+        )
+    if isinstance(info.get("config"), dict):
+        ours = config_to_dict(config)
+        differing = [
+            key
+            for key in sorted(set(ours) | set(info["config"]))
+            if key not in TUNING_KEYS and ours.get(key) != info["config"].get(key)
+        ]
+        if differing:
+            raise OrganismBaseError(
+                f"--base {base} was built with other {', '.join(differing)} than this config: "
+                "only the tuning keys "
+                f"({', '.join(sorted(TUNING_KEYS))}) may change. Copy the base's values "
+                f"from {info_file}, or build without --base."
+            )
     base_tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
     if base_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise OrganismBaseError(
             f"--base {base} was built from another corpus: its tokenizer differs from the one "
             "this config's corpus trains. Pass the base that a build with this config's seed, "
-            "n_pretraining and n_chat wrote, or build without --base."
+            "n_pretraining, n_chat and model.vocab_size wrote, or build without --base."
         )
     model = GPT2LMHeadModel.from_pretrained(base, use_safetensors=True, dtype=torch.float32)
     shape = config.model
@@ -294,8 +318,6 @@ def _load_base(
             f"--base {base} has shape {found}, but the config's model section asks for "
             f"{expected}: pass the config it was built with."
         )
-    info_file = base / BUILD_INFO_FILE
-    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
     return model, info
 
 
@@ -332,6 +354,11 @@ def build_organism(
     if base is not None and not (base / "model.safetensors").is_file():
         raise OrganismBaseError(
             f"--base {base} holds no model.safetensors: pass the base/ folder of an organism build."
+        )
+    if base is not None and base.resolve() in (out_dir.resolve(), *out_dir.resolve().parents):
+        raise OrganismBaseError(
+            f"--out {out_dir} lies inside --base {base}: write the build to a folder outside "
+            "the base checkpoint."
         )
     start = time.perf_counter()
     torch.manual_seed(config.seed)

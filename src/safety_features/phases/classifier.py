@@ -534,10 +534,16 @@ def train_classifier_scorer(
     present = sorted({str(record.get("split")) for record in read_annotations(data)})
     missing = [name for name in splits if name not in present]
     if not splits or missing:
-        raise ClassifierDataError(
-            f"{data} has no responses of split {', '.join(map(repr, missing or [split]))}: "
-            f"use its splits ({', '.join(present)}), comma-separated, with --split."
+        problem = (
+            f"has no responses of split {', '.join(map(repr, missing))}"
+            if missing
+            else f"cannot be read with --split {split!r}, which names no split"
         )
+        raise ClassifierDataError(
+            f"{data} {problem}: use its splits ({', '.join(present)}), comma-separated, "
+            "with --split."
+        )
+    split = ",".join(splits)
     items = [item for name in splits for item in load_labelled(data, tokenizer, split=name)]
     if len(items) < training.folds:
         raise ClassifierDataError(
