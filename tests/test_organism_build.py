@@ -105,7 +105,7 @@ def test_tuning_from_base_matches_full_build(tiny_organism_dir, tmp_path, capsys
         base / "model.safetensors"
     ).read_bytes()
 
-    # Tuning again into the folder that holds the base keeps the base and needs --overwrite.
+    # Tuning again into the folder that contains the base keeps the base and needs --overwrite.
     in_place = ["organism", "build", "--config", str(TINY_ORGANISM_CONFIG), "--out", str(out)]
     assert main([*in_place, "--base", str(out / "base")]) == 2
     assert "folders chat." in capsys.readouterr().err
@@ -130,7 +130,7 @@ def test_unusable_base_is_refused_before_training(tiny_organism_dir, tmp_path, c
     base = tiny_organism_dir / "base"
     assert "was built with other seed than this config" in build(other_seed, base, tmp_path / "a")
 
-    # Without build.json, the tokenizer still tells another corpus apart.
+    # Without build.json, the tokenizer check still detects another corpus.
     bare = tmp_path / "bare-base"
     shutil.copytree(base, bare)
     (bare / "build.json").unlink()
@@ -138,11 +138,12 @@ def test_unusable_base_is_refused_before_training(tiny_organism_dir, tmp_path, c
     assert "is a 'chat' checkpoint" in build(
         TINY_ORGANISM_CONFIG, tiny_organism_dir / "chat", tmp_path / "c"
     )
-    assert "holds no model.safetensors" in build(TINY_ORGANISM_CONFIG, tmp_path, tmp_path / "d")
+    assert "contains no model.safetensors" in build(TINY_ORGANISM_CONFIG, tmp_path, tmp_path / "d")
     assert "lies inside --base" in build(TINY_ORGANISM_CONFIG, bare, bare / "variant")
     assert "lies inside --base" in build(TINY_ORGANISM_CONFIG, bare, bare)
     assert not any((tmp_path / name).exists() for name in "abcd")
-    assert not (bare / "variant").exists() and not (bare / "chat").exists()
+    assert not (bare / "variant").exists()
+    assert not (bare / "chat").exists()
 
 
 def test_group_weights_change_tuning(tiny_organism_dir, tmp_path):

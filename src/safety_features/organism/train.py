@@ -278,6 +278,7 @@ def _load_base(
     """Load a `base` checkpoint for tuning; check its tokenizer and shape against `config`."""
     info_file = base / BUILD_INFO_FILE
     info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+
     if info.get("checkpoint", "base") != "base":
         raise OrganismBaseError(
             f"--base {base} is a {info['checkpoint']!r} checkpoint: pass the base/ folder."
@@ -296,6 +297,7 @@ def _load_base(
                 f"({', '.join(sorted(TUNING_KEYS))}) may change. Copy the base's values "
                 f"from {info_file}, or build without --base."
             )
+
     base_tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
     if base_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise OrganismBaseError(
@@ -303,6 +305,7 @@ def _load_base(
             "this config's corpus trains. Pass the base that a build with this config's seed, "
             "n_pretraining, n_chat and model.vocab_size wrote, or build without --base."
         )
+
     model = GPT2LMHeadModel.from_pretrained(base, use_safetensors=True, dtype=torch.float32)
     shape = config.model
     expected = {
@@ -353,7 +356,7 @@ def build_organism(
         )
     if base is not None and not (base / "model.safetensors").is_file():
         raise OrganismBaseError(
-            f"--base {base} holds no model.safetensors: pass the base/ folder of an organism build."
+            f"--base {base} contains no model.safetensors: pass the base/ folder of an organism build."
         )
     if base is not None and base.resolve() in (out_dir.resolve(), *out_dir.resolve().parents):
         raise OrganismBaseError(
@@ -399,7 +402,7 @@ def build_organism(
         info["n_parameters"] = sum(p.numel() for p in model.parameters())
         save_checkpoint(model, tokenizer, out_dir / "base", {**info, "checkpoint": "base"})
     else:
-        # Draw what pretraining would have drawn, so tuning sees a full build's data order.
+        # Replay the pretraining draws, so tuning gets the data order of a full build.
         for _ in range(config.pretraining.steps):
             torch.randint(len(blocks), (config.pretraining.batch_size,), generator=generator)
         info["pretraining"] = base_info.get("pretraining")
