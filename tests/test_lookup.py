@@ -1,6 +1,7 @@
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -173,8 +174,13 @@ def test_missing_and_corrupt_index(index_dir, tmp_path):
     with pytest.raises(FeatureIndexError, match="nothing not found: build it with .*build-index"):
         open_index(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FeatureIndexError, match="is missing index.json.*build-index"):
+    with pytest.raises(FeatureIndexError, match=r"has no index.json\).*--out NEW_FOLDER"):
         open_index(tmp_path / "empty")
+    partial = tmp_path / "partial"
+    shutil.copytree(index_dir, partial)
+    (partial / "corpus.safetensors").unlink()
+    with pytest.raises(FeatureIndexError, match="is missing corpus.safetensors.*--overwrite"):
+        open_index(partial)
     broken = tmp_path / "broken"
     shutil.copytree(index_dir, broken)
     (broken / "features.safetensors").write_bytes(b"not safetensors")
@@ -366,6 +372,20 @@ def test_cli_errors_name_the_fix(index_dir, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
     assert main(["lookup", "1", "--index", str(tmp_path / "notes.txt")]) == 2
     assert "is a file, not a feature index folder" in capsys.readouterr().err
+
+
+def test_cli_error_skips_torch_import(index_dir):
+    # `lookup` never imports torch, and neither may its error path.
+    code = (
+        "import sys\n"
+        "from safety_features.cli import main\n"
+        f"status = main(['lookup', '99999', '--index', {str(index_dir)!r}])\n"
+        "print(status, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["2", "False"]
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,13 @@ def test_metrics_fields(tiny_run):
     }
 
 
+def test_headline_names_trigger_multiple(tiny_run):
+    config, result = tiny_run
+    report = (result.out_dir / "report.md").read_text()
+    label = f"top features clamped to {config.steering.trigger_multiple:g} x max, benign prompts"
+    assert f"| {label} |" in report
+
+
 def test_lookup_stage_outputs(tiny_run, capsys):
     _, result = tiny_run
     out = result.out_dir

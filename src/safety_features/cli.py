@@ -433,7 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=command_organism_build)
 
     evaluate = organism_commands.add_parser(
-        "eval", help="safety-phase rates of chat and base on held-out prompts"
+        "eval",
+        help="safety-phase rates of chat and base on held-out prompts",
+        description="Generate greedy responses of the chat and base models to held-out prompts "
+        "of every group (templates and fillers never seen in tuning), find refusal and equality "
+        "phrases with the lexicon detector, and print the rates by group and harm category.",
     )
     evaluate.add_argument(
         "--chat",
@@ -606,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signum = getattr(interruption, "signum", signal.SIGINT)
         return 128 + int(signum)  # the shell's status for a process ended by that signal
     except Exception as error:
-        if not isinstance(error, user_errors()):
+        if not isinstance(error, quick_user_errors()) and not isinstance(error, user_errors()):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -623,6 +627,18 @@ class Terminated(KeyboardInterrupt):
 
 def stop_on_signal(signum: int, frame) -> None:
     raise Terminated(signum)
+
+
+def quick_user_errors() -> tuple[type[Exception], ...]:
+    """User errors of the commands that never import torch (`lookup`, `top`, `search`).
+
+    They are checked before `user_errors`, whose imports take seconds, so an error exit of these
+    commands takes as little time as a normal one.
+    """
+    from safety_features.files import OutputFolderError
+    from safety_features.lookup.store import FeatureIndexError, LookupInputError
+
+    return (ConfigError, OutputFolderError, FeatureIndexError, LookupInputError, FileNotFoundError)
 
 
 def user_errors() -> tuple[type[Exception], ...]:

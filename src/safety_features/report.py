@@ -41,9 +41,12 @@ HEADLINE_LABELS = {
 def headline_rows(metrics: dict) -> list[tuple[str, str]]:
     """(condition, safety-phase rate) rows of the run's headline numbers."""
     summary = metrics["summary"]
-    rows = [
-        (label, f"{summary[key]:.1%}") for key, label in HEADLINE_LABELS.items() if key in summary
-    ]
+    labels = dict(HEADLINE_LABELS)
+    if "trigger_multiple" in summary:
+        labels["triggered_benign"] = (
+            f"top features clamped to {summary['trigger_multiple']:g} x max, benign prompts"
+        )
+    rows = [(label, f"{summary[key]:.1%}") for key, label in labels.items() if key in summary]
     for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
         rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
     if summary.get("random_max_shift_points") is not None:

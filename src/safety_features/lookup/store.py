@@ -131,6 +131,14 @@ def open_index(path: str | Path, sae_path: str | Path | None = None) -> FeatureI
         raise FeatureIndexError(
             f"{path} is a run folder, not a feature index: its index is {path / 'index'}."
         )
+    if not (path / "index.json").is_file():
+        # build-index refuses to overwrite a folder it did not write, so suggest a new folder.
+        sae_folder = sae_path or "SAE_FOLDER"
+        raise FeatureIndexError(
+            f"{path} is not a feature index (it has no index.json): pass an index folder to "
+            f"--index, or build one into a new folder with "
+            f"`safety-features build-index --sae {sae_folder} --out NEW_FOLDER`."
+        )
     missing = [name for name in INDEX_FILES if not (path / name).is_file()]
     if missing:
         raise FeatureIndexError(
