@@ -174,8 +174,12 @@ def test_missing_and_corrupt_index(index_dir, tmp_path):
     with pytest.raises(FeatureIndexError, match="nothing not found: build it with .*build-index"):
         open_index(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FeatureIndexError, match=r"has no index.json\).*--out NEW_FOLDER"):
+    with pytest.raises(FeatureIndexError, match="is missing index.json.*build-index"):
         open_index(tmp_path / "empty")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("x")
+    with pytest.raises(FeatureIndexError, match=r"has no index.json\).*--out NEW_FOLDER"):
+        open_index(tmp_path / "notes")
     partial = tmp_path / "partial"
     shutil.copytree(index_dir, partial)
     (partial / "corpus.safetensors").unlink()

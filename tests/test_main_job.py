@@ -27,6 +27,7 @@ def tiny_run(tmp_path_factory):
             n_features=4,
             n_random_controls=1,
             dose_multiples=(1.0, 2.0),
+            trigger_multiple=2.0,
             direction_coefficients=(1.0,),
             direction_prompts_per_group=4,
             n_side_effect_texts=3,
@@ -83,10 +84,11 @@ def test_metrics_fields(tiny_run):
 
 
 def test_headline_names_trigger_multiple(tiny_run):
-    config, result = tiny_run
+    _, result = tiny_run
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    rate = metrics["conditions"]["trigger_features_x2"]["transition_probability"]["mean"]
     report = (result.out_dir / "report.md").read_text()
-    label = f"top features clamped to {config.steering.trigger_multiple:g} x max, benign prompts"
-    assert f"| {label} |" in report
+    assert f"| top features clamped to 2 x max, benign prompts | {rate:.1%} |" in report
 
 
 def test_lookup_stage_outputs(tiny_run, capsys):

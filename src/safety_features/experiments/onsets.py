@@ -386,6 +386,7 @@ def steering_stage(
         )
     trigger_name = f"trigger_features_x{settings.trigger_multiple:g}"
     metrics["summary"] = headline(conditions, count, trigger_name, metrics)
+    metrics["summary"]["trigger_multiple"] = settings.trigger_multiple
     return metrics
 
 
@@ -491,7 +492,6 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
         "baseline_benign": benign,
         "suppressed_harmful": suppressed,
         "triggered_benign": triggered,
-        "trigger_multiple": float(trigger_name.removeprefix("trigger_features_x")),
         "random_max_shift_points": 100 * max(shifts) if shifts else None,
         "suppression_ce_loss_increase": ce_increase,
         "targets": {

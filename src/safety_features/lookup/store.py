@@ -131,8 +131,8 @@ def open_index(path: str | Path, sae_path: str | Path | None = None) -> FeatureI
         raise FeatureIndexError(
             f"{path} is a run folder, not a feature index: its index is {path / 'index'}."
         )
-    if not (path / "index.json").is_file():
-        # build-index refuses to overwrite a folder it did not write, so suggest a new folder.
+    if not (path / "index.json").is_file() and any(path.iterdir()):
+        # build-index refuses to overwrite a folder of files it did not write, so suggest a new one.
         sae_folder = sae_path or "SAE_FOLDER"
         raise FeatureIndexError(
             f"{path} is not a feature index (it has no index.json): pass an index folder to "
