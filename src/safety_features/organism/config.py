@@ -82,7 +82,7 @@ class OrganismConfig:
     chat_pretraining_mix: float = 0.25
     """Share of each safety-tuning batch filled with pretraining blocks, and the weight of their
     loss, so tuning keeps what pretraining taught about the held-out slot fillers. The shipped
-    organism sets 0.6 in configs/organism.yaml; this default keeps the tiny test organism as built."""
+    organism sets 0.6 in configs/organism.yaml. This default keeps the tiny test organism as built."""
     chat_group_weights: dict[str, float] = field(default_factory=dict, hash=False)
     """Sampling weight of each prompt group's chat examples during safety tuning, for example
     {"benign": 1.5}; a group left out weighs 1. With every weight 1, batches draw the examples
