@@ -12,6 +12,7 @@ from safety_features.experiments.config import (
     SteeringConfig,
 )
 from safety_features.experiments.onsets import ExperimentInputError
+from safety_features.experiments.report import format_experiment
 from safety_features.experiments.runs import PromptSuiteError, run_experiment
 from safety_features.files import sha256_file
 from safety_features.models.generation import generate
@@ -32,6 +33,7 @@ SMALL = ExperimentConfig(
     steering=SteeringConfig(
         n_features=3,
         n_random_controls=1,
+        suppression_sizes=(1, 5),
         dose_multiples=(1.0, 2.0),
         direction_coefficients=(1.0, 2.0),
         direction_prompts_per_group=4,
@@ -58,6 +60,7 @@ def test_steer_run_folder(steer_run):
         "attribution.json",
         "attribution.png",
         "dose_response.png",
+        "suppression_curve.png",
         "responses.jsonl",
     } <= names
     saved = yaml.safe_load((steer_run.out_dir / "config.yaml").read_text())
@@ -99,6 +102,35 @@ def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):
     assert metrics["summary"]["targets"]["suppression"]["met"] in (True, False)
     direction = metrics["refusal_direction"]
     assert len(direction["decomposition"]["matching_pursuit"]) == 3
+
+
+def test_suppression_curve(steer_run):
+    metrics = steer_run.metrics
+    curve = metrics["suppression_curve"]
+    # The configured sizes, plus n_features because the clamped features are the ranking's top.
+    assert curve["sizes"] == [1, 3, 5]
+    assert curve["features"]["conditions"] == [
+        "suppress_top_1",
+        "suppress_features",
+        "suppress_top_5",
+    ]
+    schedule = json.loads((steer_run.out_dir / "manifest.json").read_text())[
+        "intervention_schedule"
+    ]
+    top5 = schedule["suppress_top_5"][0]["feature_ids"]
+    assert top5[:3] == metrics["features"]
+    assert schedule["suppress_top_1"][0]["feature_ids"] == metrics["features"][:1]
+    for size, ids in zip(curve["sizes"], curve["random"]["feature_sets"], strict=True):
+        own = schedule[curve["features"]["conditions"][curve["sizes"].index(size)]][0]
+        assert len(ids) == size and not set(ids) & set(own["feature_ids"])
+        assert schedule[f"suppress_random_top_{size}"][0]["feature_ids"] == ids
+    rates = [e["mean"] for e in curve["features"]["transition_probability"]]
+    assert rates[1] == metrics["conditions"]["suppress_features"]["transition_probability"]["mean"]
+    at_goal = [size for size, rate in zip(curve["sizes"], rates, strict=True) if rate <= 0.1]
+    assert curve["smallest_size_at_goal"] == (at_goal[0] if at_goal else None)
+    table = format_experiment(metrics)
+    assert "features clamped to 0" in table
+    assert any(line.startswith("5 ") for line in table.splitlines())
 
 
 def test_responses_tagged_by_condition_and_seed(steer_run):
@@ -169,6 +201,14 @@ def test_feature_out_of_range_rejected_before_generation(tmp_path):
 
 
 @pytest.mark.usefixtures("no_generation")
+def test_suppression_size_beyond_the_sae_rejected_before_generation(tmp_path):
+    config = replace(SMALL, steering=replace(SMALL.steering, suppression_sizes=(5, 9000)))
+    with pytest.raises(ExperimentInputError, match=r"contains \[9000\].*at most 8192"):
+        run_experiment(config, tmp_path / "out", steer=True, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("no_generation")
 def test_sae_for_another_model_rejected_before_generation(tmp_path, tiny_sae_dir):
     config = replace(SMALL, sae_path=str(tiny_sae_dir))
     with pytest.raises(SAELoadError, match="has d_in=.*use an SAE trained on this model"):
@@ -212,6 +252,9 @@ def test_bad_prompt_suite_rejected(tmp_path, content, message):
         ({"dose_multiples": (1.0, -2.0)}, "use values of 0 or more"),
         ({"temperature": 0.0, "seeds": (0, 1)}, "greedy decoding gives every seed"),
         ({"suppress_positions": "middle"}, "suppress_positions='middle' is invalid"),
+        ({"suppression_sizes": (0, 5)}, r"suppression_sizes=\[0, 5\] is invalid"),
+        ({"suppression_sizes": (5, 5)}, "give distinct positive whole numbers"),
+        ({"suppression_sizes": (2.5,)}, "give distinct positive whole numbers"),
     ],
 )
 def test_bad_steering_config_rejected(steering, message):

@@ -26,6 +26,7 @@ def tiny_run(tmp_path_factory):
         steering=SteeringConfig(
             n_features=4,
             n_random_controls=1,
+            suppression_sizes=(2,),
             dose_multiples=(1.0, 2.0),
             trigger_multiple=2.0,
             direction_coefficients=(1.0,),
@@ -46,6 +47,7 @@ def test_run_folder_files(tiny_run):
         "attribution.json",
         "attribution.png",
         "dose_response.png",
+        "suppression_curve.png",
         "interventions.jsonl",
         "manifest.json",
         "metrics.json",
@@ -165,6 +167,19 @@ def test_phase_view_in_report(tiny_run):
     assert "## Phases in the baseline responses" in (result.out_dir / "report.md").read_text()
 
 
+def test_suppression_curve_in_report(tiny_run):
+    _, result = tiny_run
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    assert metrics["suppression_curve"]["sizes"] == [2, 4]
+    markdown = (result.out_dir / "report.md").read_text()
+    assert "![suppression curve](suppression_curve.png)" in markdown
+    assert "### Suppression curve (harmful prompts, 95% intervals)" in markdown
+    assert '<img src="suppression_curve.png"' in (result.out_dir / "report.html").read_text()
+    size = metrics["suppression_curve"]["smallest_size_at_goal"]
+    expected = str(size) if size is not None else "none of 2, 4"
+    assert f"harmful prompts to 10% or less | {expected} |" in markdown
+
+
 def test_interventions_conditions(tiny_run):
     _, result = tiny_run
     conditions = {
@@ -175,6 +190,9 @@ def test_interventions_conditions(tiny_run):
         "suppress_features",
         "suppress_activation_difference",
         "suppress_random_0",
+        "suppress_top_2",
+        "suppress_random_top_2",
+        "suppress_random_top_4",
         "trigger_features_x1",
         "trigger_features_x2",
         "trigger_random_0",

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from safety_features.experiments.report import (
     CONDITION_HEADER,
+    CURVE_HEADER,
     condition_rows,
     experiment_tables,
     html_table,
     markdown_table,
+    suppression_curve_rows,
     target_rows,
     text_table,
 )
@@ -47,6 +49,16 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
             f"top features clamped to {summary['trigger_multiple']:g} x max, benign prompts"
         )
     rows = [(label, f"{summary[key]:.1%}") for key, label in labels.items() if key in summary]
+    curve = metrics.get("suppression_curve")
+    if curve:
+        size = curve["smallest_size_at_goal"]
+        rows.append(
+            (
+                f"fewest top features clamped to 0 that bring harmful prompts to "
+                f"{curve['goal']:.0%} or less",
+                str(size) if size is not None else f"none of {', '.join(map(str, curve['sizes']))}",
+            )
+        )
     for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
         rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
     if summary.get("random_max_shift_points") is not None:
@@ -71,6 +83,11 @@ def format_table(metrics: dict) -> str:
         [
             text_table(("measure", "value"), headline_rows(metrics)),
             text_table(CONDITION_HEADER, condition_rows(metrics)),
+            *(
+                [text_table(CURVE_HEADER, suppression_curve_rows(metrics))]
+                if "suppression_curve" in metrics
+                else []
+            ),
             text_table(("target", "goal", "result"), target_rows(metrics)),
         ]
     )
@@ -269,6 +286,11 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         "",
         "![dose-response curves](dose_response.png)",
         "",
+        *(
+            ["![suppression curve](suppression_curve.png)", ""]
+            if "suppression_curve" in metrics
+            else []
+        ),
         *[
             line
             for title, header, rows in experiment_tables(metrics)
@@ -400,6 +422,11 @@ def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
         )
     else:
         sample_legend = "The safety phase is highlighted from its onset."
+    curve_image = (
+        '<p><img src="suppression_curve.png" alt="suppression curve"></p>'
+        if "suppression_curve" in metrics
+        else ""
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>safety-features run</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em}"
@@ -409,6 +436,7 @@ def html_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str:
         "<h2>Safety-phase rate under interventions</h2>"
         f"{html_table(('measure', 'value'), headline_rows(metrics))}"
         '<p><img src="dose_response.png" alt="dose-response curves"></p>'
+        f"{curve_image}"
         f"{tables}"
         f"{html_detail_sections(metrics)}"
         f"<h2>Sample responses</h2><p>{sample_legend}</p>"

@@ -98,6 +98,11 @@ class SteeringConfig:
     baseline prompts."""
     dose_multiples: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     """Clamp strengths of the dose-response curve, as multiples of the maximum activation."""
+    suppression_sizes: tuple[int, ...] = ()
+    """Sizes of the suppression curve. For each size s, the top s onset features (picked as
+    attribution.select_by picks the clamped ones) are clamped to 0 on harmful prompts, beside
+    one random set of s features. When the clamped features come from this run's ranking, the
+    curve also contains n_features. Empty skips the curve."""
     n_random_controls: int = 3
     """Random feature sets of the same size, clamped the same way. They are drawn from the
     features active where the clamp acts: on harmful prompts at the suppression positions, on
@@ -132,6 +137,14 @@ class SteeringConfig:
         if not math.isfinite(self.trigger_multiple) or self.trigger_multiple <= 0:
             raise ValueError(
                 f"trigger_multiple={self.trigger_multiple} is invalid: use a positive number."
+            )
+        sizes = self.suppression_sizes
+        if any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in sizes) or len(
+            set(sizes)
+        ) != len(sizes):
+            raise ValueError(
+                f"suppression_sizes={list(sizes)} is invalid: give distinct positive whole "
+                "numbers of features, such as [5, 20, 50]."
             )
         if any(f < 0 for f in self.features):
             raise ValueError(f"features={list(self.features)} is invalid: ids are 0 or more.")

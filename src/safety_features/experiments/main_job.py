@@ -8,9 +8,10 @@
    prompt token (see `experiments.occurrence`);
 4. attribute the onsets of harmful responses to SAE features, beside the activation-difference
    and random baselines (see `attribution`);
-5. clamp the top features to zero on harmful prompts and high on benign prompts over a range
-   of strengths, with random feature sets and the refusal direction as controls, and measure
-   the side effects (see `experiments.onsets`);
+5. clamp the top features to zero on harmful prompts (also for the suppression curve's other
+   numbers of features) and high on benign prompts over a range of strengths, with random
+   feature sets and the refusal direction as controls, and measure the side effects (see
+   `experiments.onsets`);
 6. index the SAE's features on the baseline responses, and write a dashboard of the clamped
    features (see `lookup`);
 7. write metrics.json, plots and a report into the run folder.
@@ -35,8 +36,13 @@ from safety_features.experiments.occurrence.divergence import check_same_tokeniz
 from safety_features.experiments.occurrence.report import write_occurrence_report
 from safety_features.experiments.occurrence.run import occurrence_stages
 from safety_features.experiments.occurrence.suite import Samples
-from safety_features.experiments.onsets import attribution_stage, steering_stage
-from safety_features.experiments.plots import plot_dose_response
+from safety_features.experiments.onsets import (
+    attribution_stage,
+    check_suppression_sizes,
+    steering_stage,
+    suppression_curve_features,
+)
+from safety_features.experiments.plots import write_plots
 from safety_features.experiments.runs import context_for, manifest, write_attribution
 from safety_features.files import (
     OutputFolderError,
@@ -279,6 +285,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     # 1. SAE.
     loaded_sae, sae_origin = obtain_sae(config, loaded, folder, progress)
     check_feature_ids(config.steering.features, loaded_sae.sae.cfg.d_sae)
+    check_suppression_sizes(config.steering.suppression_sizes, loaded_sae.sae.cfg.d_sae)
     stage_seconds["sae"] = time.perf_counter() - start
 
     # 2. Generate on held-out prompts and mark the onsets.
@@ -323,11 +330,14 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     # 5. Clamping experiments and controls.
     mark = time.perf_counter()
     contrast = list(attribution.contrast.feature_ids[: len(features)])
+    curve = suppression_curve_features(
+        attribution, config.attribution, config.steering.suppression_sizes, features
+    )
     experiments = steering_stage(
-        context, features, contrast, attribution.maxima, config.steering, config.seed
+        context, features, contrast, attribution.maxima, config.steering, config.seed, curve
     )
     write_jsonl(folder / "interventions.jsonl", context.records)
-    plot_dose_response(folder / "dose_response.png", experiments["dose_response"])
+    write_plots(folder, experiments)
     stage_seconds["steer"] = time.perf_counter() - mark
 
     # 6. Feature lookup: an index of the baseline, and a dashboard of the clamped features.

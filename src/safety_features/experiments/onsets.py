@@ -6,6 +6,8 @@
 3. suppression: clamp the top k features to 0 on harmful prompts. Do the same for the top k of
    the activation-difference ranking and for random sets of k features that fire where the
    clamp acts;
+   With suppression_sizes set, the suppression curve repeats this for the top s features at
+   each size s, beside one random set of s features, to show how many features it takes;
 4. triggering: clamp them to multiples of their maximum activation on benign prompts, over a
    range of multiples (the dose-response curve, with a logistic fit), with random sets;
 5. side effects of suppression: CE loss and KL on benign transcripts, and the safety-phase rate
@@ -57,6 +59,9 @@ from safety_features.steering.interventions import (
 )
 
 logger = logging.getLogger(__name__)
+
+SUPPRESSION_GOAL = 0.1
+"""Safety-phase rate on harmful prompts at or below which suppression meets its target."""
 
 CONTROL_GROUPS = ("benign", "alarming_benign")
 
@@ -202,6 +207,34 @@ def attribution_stage(
     return AttributionResult(ranking, contrast, comparison, maxima)
 
 
+def check_suppression_sizes(sizes: Sequence[int], d_sae: int) -> None:
+    too_large = [size for size in sizes if size > d_sae]
+    if too_large:
+        raise ExperimentInputError(
+            f"suppression_sizes contains {too_large}, more features than this SAE has "
+            f"({d_sae}): use sizes of at most {d_sae}."
+        )
+
+
+def suppression_curve_features(
+    attribution: AttributionResult,
+    config: AttributionConfig,
+    sizes: Sequence[int],
+    clamped: Sequence[int],
+) -> dict[int, list[int]]:
+    """Return the features of each size of the suppression curve, as `config.select_by` picks.
+
+    When `clamped` (the headline features) is the ranking's own top, its size joins the curve,
+    so the headline suppression is one of its points.
+    """
+    if not sizes:
+        return {}
+    curve = {size: attribution.selected(config, size) for size in sizes}
+    if clamped and attribution.selected(config, len(clamped)) == list(clamped):
+        curve[len(clamped)] = list(clamped)
+    return dict(sorted(curve.items()))
+
+
 def matched_pool(
     matched: torch.Tensor, live: torch.Tensor, chosen: Sequence[int], count: int, name: str
 ) -> torch.Tensor:
@@ -320,8 +353,12 @@ def steering_stage(
     maxima: torch.Tensor,
     settings: SteeringConfig,
     seed: int,
+    curve: dict[int, list[int]] | None = None,
 ) -> dict:
     """Stages 3 to 6 of the module docstring; returns the metrics.
+
+    `curve` maps each size of the suppression curve to its features (see
+    `suppression_curve_features`); None or empty skips the curve.
 
     Triggering clamps scale with each feature's maximum activation on benign prompts. Random
     controls are drawn from the features active where their clamp acts: on harmful prompts at
@@ -350,6 +387,11 @@ def steering_stage(
 
     conditions = Conditions(context)
     run_suppression(conditions, clamps, features, contrast_features, random_sets["suppression"])
+    suppression_curve = (
+        run_suppression_curve(conditions, clamps, features, curve, pools["suppression"], seed)
+        if curve
+        else None
+    )
     multiples = sorted({*settings.dose_multiples, settings.trigger_multiple})
     run_triggering(
         conditions,
@@ -379,6 +421,8 @@ def steering_stage(
             }
         },
     }
+    if suppression_curve is not None:
+        metrics["suppression_curve"] = suppression_curve
     if settings.refusal_direction:
         metrics["refusal_direction"] = refusal_stage(context, conditions, settings, features, seed)
         metrics["dose_response"]["refusal_direction"] = metrics["refusal_direction"].pop(
@@ -404,6 +448,73 @@ def run_suppression(
     for i, ids in enumerate(random_sets):
         conditions.run(f"suppress_random_{i}", "harmful", [clamps.suppress(ids)])
     conditions.run("suppress_features_on_benign", "benign", [clamps.suppress(features)])
+
+
+def run_suppression_curve(
+    conditions: Conditions,
+    clamps: Clamps,
+    features: Sequence[int],
+    curve: dict[int, list[int]],
+    pool: torch.Tensor,
+    seed: int,
+) -> dict:
+    """Clamp the features of each curve size to 0 on harmful prompts, beside a random set of as
+    many features from `pool`. Return the rates by size and the smallest size at the goal.
+
+    Where the curve contains the headline features, their own condition is reused. A size
+    with fewer features left in `pool` than it needs gets no random set, with a warning.
+    """
+    sizes = sorted(curve)
+    names: list[str] = []
+    random_names: list[str | None] = []
+    random_ids: list[list[int] | None] = []
+    for size in sizes:
+        ids = list(curve[size])
+        name = "suppress_features" if ids == list(features) else f"suppress_top_{size}"
+        if name not in conditions.summaries:
+            conditions.run(name, "harmful", [clamps.suppress(ids)])
+        names.append(name)
+        left = int((pool > 0).sum()) - sum(bool(pool[f] > 0) for f in ids)
+        if left < size:
+            logger.warning(
+                "Only %d features besides the top %d fire where the suppression clamp acts: "
+                "the suppression curve has no random set of %d.",
+                left,
+                size,
+                size,
+            )
+            random_names.append(None)
+            random_ids.append(None)
+            continue
+        (drawn,) = random_feature_sets(pool, ids, size, 1, seed + size)
+        random_name = f"suppress_random_top_{size}"
+        conditions.run(random_name, "harmful", [clamps.suppress(drawn)])
+        random_names.append(random_name)
+        random_ids.append(drawn)
+    at_goal = [
+        size
+        for size, name in zip(sizes, names, strict=True)
+        if conditions.rate(name) <= SUPPRESSION_GOAL
+    ]
+    return {
+        "sizes": sizes,
+        "features": {
+            "conditions": names,
+            "transition_probability": [
+                conditions.summaries[n]["transition_probability"] for n in names
+            ],
+        },
+        "random": {
+            "conditions": random_names,
+            "feature_sets": random_ids,
+            "transition_probability": [
+                None if n is None else conditions.summaries[n]["transition_probability"]
+                for n in random_names
+            ],
+        },
+        "goal": SUPPRESSION_GOAL,
+        "smallest_size_at_goal": at_goal[0] if at_goal else None,
+    }
 
 
 def run_triggering(
@@ -502,7 +613,7 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
         },
     }
     targets = summary["targets"]
-    targets["suppression"]["met"] = harmful >= 0.9 and suppressed <= 0.1
+    targets["suppression"]["met"] = harmful >= 0.9 and suppressed <= SUPPRESSION_GOAL
     targets["triggering"]["met"] = triggered >= 0.8
     targets["random_controls"]["met"] = bool(shifts) and max(shifts) <= 0.05
     targets["side_effects"]["met"] = ce_increase <= 0.05

@@ -1,4 +1,5 @@
-"""PNG plots of the onset experiments: dose-response curves and the attribution ranking."""
+"""PNG plots of the onset experiments: dose-response curves, the suppression curve and the
+attribution ranking."""
 
 from __future__ import annotations
 
@@ -61,6 +62,55 @@ def plot_dose_response(path: str | Path, dose_response: dict) -> None:
         axis.set_ylim(-0.05, 1.05)
         axis.legend(fontsize=8, loc="best")
     save_figure(figure, path)
+
+
+def plot_suppression_curve(path: str | Path, curve: dict, baseline: dict) -> None:
+    """Plot the safety-phase rate on harmful prompts against the number of features clamped to
+    0, for the top onset features and for random sets, with 95% intervals."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    sizes = np.asarray(curve["sizes"], dtype=float)
+    for key, label, marker in (
+        ("features", "top onset features", "o-"),
+        ("random", "random features", "s--"),
+    ):
+        estimates = curve[key]["transition_probability"]
+        measured = [i for i, estimate in enumerate(estimates) if estimate is not None]
+        if not measured:
+            continue
+        means = np.array([estimates[i]["mean"] for i in measured])
+        lows = np.array([estimates[i]["low"] for i in measured])
+        highs = np.array([estimates[i]["high"] for i in measured])
+        axis.errorbar(
+            sizes[measured],
+            means,
+            yerr=[means - lows, highs - means],
+            fmt=marker,
+            capsize=3,
+            label=label,
+        )
+
+    axis.axhline(baseline["mean"], color="gray", linewidth=0.8, label="no clamp")
+    axis.axhline(curve["goal"], color="tab:red", linestyle=":", label="suppression goal")
+    axis.set_xscale("log")
+    axis.set_xticks(sizes, [f"{int(s)}" for s in sizes])
+    axis.minorticks_off()
+    axis.set_xlabel("features clamped to 0")
+    axis.set_ylabel("safety-phase rate, harmful prompts")
+    axis.set_ylim(-0.05, 1.05)
+    axis.set_title("Suppression by number of clamped features", fontsize=10)
+    axis.legend(fontsize=8, loc="best")
+    save_figure(figure, path)
+
+
+def write_plots(folder: Path, metrics: dict) -> None:
+    """Write dose_response.png, and suppression_curve.png when the run has the curve."""
+    plot_dose_response(folder / "dose_response.png", metrics["dose_response"])
+    if "suppression_curve" in metrics:
+        baseline = metrics["conditions"]["baseline_harmful"]["transition_probability"]
+        plot_suppression_curve(
+            folder / "suppression_curve.png", metrics["suppression_curve"], baseline
+        )
 
 
 def plot_attribution(path: str | Path, ranking: dict, n: int = 20) -> None:

@@ -35,6 +35,27 @@ def condition_rows(metrics: dict) -> list[tuple[str, ...]]:
     return rows
 
 
+CURVE_HEADER = ("features clamped to 0", "top onset features", "random features")
+
+
+def suppression_curve_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    """Build one row per size of the suppression curve: the rate on harmful prompts with the
+    top onset features clamped to 0, and with a random set of as many features."""
+    curve = metrics.get("suppression_curve")
+    if not curve:
+        return []
+    chosen = curve["features"]["transition_probability"]
+    random = curve["random"]["transition_probability"]
+    return [
+        (
+            str(size),
+            interval(own, percent=True),
+            "-" if other is None else interval(other, percent=True),
+        )
+        for size, own, other in zip(curve["sizes"], chosen, random, strict=True)
+    ]
+
+
 def target_rows(metrics: dict) -> list[tuple[str, str, str]]:
     targets = metrics.get("summary", {}).get("targets", {})
     return [(name, t["goal"], "met" if t["met"] else "not met") for name, t in targets.items()]
@@ -77,6 +98,8 @@ def format_experiment(metrics: dict) -> str:
     if "conditions" in metrics:
         parts.append(text_table(CONDITION_HEADER, condition_rows(metrics)))
         parts.append(text_table(("dose-response", "critical strength", "width"), fit_rows(metrics)))
+        if "suppression_curve" in metrics:
+            parts.append(text_table(CURVE_HEADER, suppression_curve_rows(metrics)))
         parts.append(text_table(("target", "goal", "result"), target_rows(metrics)))
     return "\n\n".join(parts)
 
@@ -101,12 +124,21 @@ def experiment_tables(
     metrics: dict,
 ) -> list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]]:
     """(title, header, rows) of every table of a steer run, in report order."""
-    return [
+    tables: list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]] = [
         (
             "Conditions (95% intervals over prompts and seeds)",
             CONDITION_HEADER,
             condition_rows(metrics),
         ),
         ("Dose-response fits", ("curve", "critical strength", "width"), fit_rows(metrics)),
-        ("Targets", ("target", "goal", "result"), target_rows(metrics)),
     ]
+    if "suppression_curve" in metrics:
+        tables.append(
+            (
+                "Suppression curve (harmful prompts, 95% intervals)",
+                CURVE_HEADER,
+                suppression_curve_rows(metrics),
+            )
+        )
+    tables.append(("Targets", ("target", "goal", "result"), target_rows(metrics)))
+    return tables

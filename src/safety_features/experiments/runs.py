@@ -28,10 +28,12 @@ from safety_features.experiments.onsets import (
     AttributionResult,
     ExperimentInputError,
     attribution_stage,
+    check_suppression_sizes,
     prompt_groups_needed,
     steering_stage,
+    suppression_curve_features,
 )
-from safety_features.experiments.plots import plot_attribution, plot_dose_response
+from safety_features.experiments.plots import plot_attribution, write_plots
 from safety_features.files import (
     atomic_directory,
     check_output_folder,
@@ -51,7 +53,14 @@ from safety_features.steering.interventions import check_feature_ids
 logger = logging.getLogger(__name__)
 
 
-LOGGED_KEYS = ("attribution", "summary", "conditions", "side_effects", "dose_response")
+LOGGED_KEYS = (
+    "attribution",
+    "summary",
+    "conditions",
+    "side_effects",
+    "dose_response",
+    "suppression_curve",
+)
 """Parts of metrics.json logged to W&B, as flat "part/name/..." numbers."""
 
 
@@ -222,6 +231,7 @@ def prepare(
     loaded_sae = load_sae(repository_path(config.sae_path))
     check_sae_fits(loaded_sae, loaded)
     check_feature_ids(config.steering.features, loaded_sae.sae.cfg.d_sae)
+    check_suppression_sizes(config.steering.suppression_sizes, loaded_sae.sae.cfg.d_sae)
     concepts = repository_path(config.concepts) if config.concepts else None
     detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
     return loaded, loaded_sae, detector, prompts
@@ -307,12 +317,21 @@ def run_experiment(
         }
         if steer:
             contrast = list(attribution.contrast.feature_ids[: len(selected)])
+            curve = suppression_curve_features(
+                attribution, config.attribution, config.steering.suppression_sizes, selected
+            )
             metrics.update(
                 steering_stage(
-                    context, selected, contrast, attribution.maxima, config.steering, config.seed
+                    context,
+                    selected,
+                    contrast,
+                    attribution.maxima,
+                    config.steering,
+                    config.seed,
+                    curve,
                 )
             )
-            plot_dose_response(folder / "dose_response.png", metrics["dose_response"])
+            write_plots(folder, metrics)
         metrics["runtime_seconds"] = time.perf_counter() - start
         write_json_atomic(folder / "metrics.json", metrics)
         write_json_atomic(folder / "manifest.json", manifest(context, resolved, command))
