@@ -29,6 +29,7 @@ SMALL = ExperimentConfig(
     max_new_tokens=16,
     batch_size=16,
     phase_scorer="lexical",
+    cross_check_scorer="embedding",
     attribution=AttributionConfig(n_bootstrap=50, n_top=10),
     steering=SteeringConfig(
         n_features=3,
@@ -131,6 +132,36 @@ def test_suppression_curve(steer_run):
     table = format_experiment(metrics)
     assert "features clamped to 0" in table
     assert any(line.startswith("5 ") for line in table.splitlines())
+
+
+def test_cross_check_rates(steer_run):
+    metrics = steer_run.metrics
+    for summary in metrics["conditions"].values():
+        cross = summary["transition_probability_cross_check"]
+        assert cross["low"] <= cross["mean"] <= cross["high"]
+        assert cross["n"] == summary["transition_probability"]["n"]
+    records = [json.loads(line) for line in (steer_run.out_dir / "responses.jsonl").open()]
+    flags = [
+        r["cross_check_safety_phase"] for r in records if r["condition"] == "suppress_features"
+    ]
+    assert len(flags) == 3 * 2
+    cross = metrics["conditions"]["suppress_features"]["transition_probability_cross_check"]
+    assert cross["mean"] == pytest.approx(sum(flags) / len(flags))
+    manifest = json.loads((steer_run.out_dir / "manifest.json").read_text())
+    assert manifest["cross_check_detector"]["scorer"] == "embedding"
+    assert "rate, embedding scorer" in format_experiment(metrics).splitlines()[2]
+
+
+@pytest.mark.parametrize(
+    "scorer, message",
+    [
+        ("lexical", "cross_check_scorer='lexical' is the phase_scorer too"),
+        ("regex", "cross_check_scorer='regex' is invalid"),
+    ],
+)
+def test_bad_cross_check_scorer_rejected(scorer, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(phase_scorer="lexical", cross_check_scorer=scorer)
 
 
 def test_responses_tagged_by_condition_and_seed(steer_run):

@@ -21,6 +21,7 @@ def tiny_run(tmp_path_factory):
         max_new_tokens=16,
         batch_size=8,
         sae_path=None,
+        cross_check_scorer="lexical",
         sae_training=tiny_sae_config(cache),
         attribution=AttributionConfig(n_bootstrap=50),
         steering=SteeringConfig(
@@ -178,6 +179,13 @@ def test_suppression_curve_in_report(tiny_run):
     size = metrics["suppression_curve"]["smallest_size_at_goal"]
     expected = str(size) if size is not None else "none of 2, 4"
     assert f"harmful prompts to 10% or less | {expected} |" in markdown
+
+
+def test_cross_check_column_in_report(tiny_run):
+    _, result = tiny_run
+    markdown = (result.out_dir / "report.md").read_text()
+    assert "| phase duration | rate, lexical scorer |" in markdown
+    assert "<th>rate, lexical scorer</th>" in (result.out_dir / "report.html").read_text()
 
 
 def test_interventions_conditions(tiny_run):

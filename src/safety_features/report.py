@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from safety_features.experiments.report import (
-    CONDITION_HEADER,
     CURVE_HEADER,
+    condition_header,
     condition_rows,
     experiment_tables,
     html_table,
@@ -82,7 +82,7 @@ def format_table(metrics: dict) -> str:
     return "\n\n".join(
         [
             text_table(("measure", "value"), headline_rows(metrics)),
-            text_table(CONDITION_HEADER, condition_rows(metrics)),
+            text_table(condition_header(metrics), condition_rows(metrics)),
             *(
                 [text_table(CURVE_HEADER, suppression_curve_rows(metrics))]
                 if "suppression_curve" in metrics

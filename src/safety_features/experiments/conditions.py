@@ -9,6 +9,9 @@ three outcomes per response, each with a bootstrap interval over prompts and see
 - onset delay: the response index of the onset, in tokens (responses with a phase only);
 - phase duration: the length in tokens of the phase that starts at the onset.
 
+With a cross-check detector (another membership scorer), each condition also reports its
+transition probability under that detector, on the same responses.
+
 Side effects are measured by teacher forcing benign baseline transcripts with and without the
 interventions: the CE loss of the response tokens, and KL(clean || intervened) of the next-token
 distributions at the same positions.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -47,6 +51,8 @@ class ExperimentContext:
     progress: bool = True
     baseline: dict[int, list[DetectedResponse]] = field(default_factory=dict)
     """Responses to every prompt without intervention, per seed."""
+    cross_detector: PhaseDetector | None = None
+    """A second detector whose safety-phase rate every condition also reports; None for none."""
     records: list[dict] = field(default_factory=list)
     """Every regenerated response, tagged with its condition and seed."""
     schedule: dict[str, list[dict]] = field(default_factory=dict)
@@ -84,6 +90,19 @@ class ExperimentContext:
         )
         return detect_responses(self.loaded, prompts, generations, self.detector)
 
+    def cross_check(self, responses: Sequence[DetectedResponse]) -> list[bool] | None:
+        """Return whether the cross-check detector finds a safety phase in each response, or
+        None without a cross-check detector."""
+        if self.cross_detector is None:
+            return None
+        checked = detect_responses(
+            self.loaded,
+            [r.prompt for r in responses],
+            [r.generation for r in responses],
+            self.cross_detector,
+        )
+        return [r.has_safety_phase for r in checked]
+
 
 @dataclass(frozen=True)
 class ConditionSummary:
@@ -92,14 +111,19 @@ class ConditionSummary:
     transition_probability: Estimate
     onset_delay: Estimate
     phase_duration: Estimate
+    cross_check: Estimate | None = None
+    """Transition probability under the cross-check detector, when there is one."""
 
     def to_dict(self) -> dict:
-        return {
+        values = {
             "group": self.group,
             "transition_probability": self.transition_probability.to_dict(),
             "onset_delay": self.onset_delay.to_dict(),
             "phase_duration": self.phase_duration.to_dict(),
         }
+        if self.cross_check is not None:
+            values["transition_probability_cross_check"] = self.cross_check.to_dict()
+        return values
 
 
 def phase_duration(response: DetectedResponse) -> float:
@@ -130,16 +154,35 @@ def outcome_arrays(runs: Sequence[Sequence[DetectedResponse]]) -> dict[str, np.n
 
 
 def summarize(
-    name: str, group: str, runs: Sequence[Sequence[DetectedResponse]], n_bootstrap: int
+    name: str,
+    group: str,
+    runs: Sequence[Sequence[DetectedResponse]],
+    n_bootstrap: int,
+    cross_checks: Sequence[Sequence[bool]] | None = None,
 ) -> ConditionSummary:
+    """Summarise one response list per seed; `cross_checks` gives the cross-check detector's
+    safety-phase flags in the same order."""
     arrays = outcome_arrays(runs)
+    cross = (
+        None
+        if cross_checks is None
+        else bootstrap_mean(np.array(cross_checks, dtype=float).T, n_bootstrap)
+    )
     return ConditionSummary(
         name,
         group,
         bootstrap_mean(arrays["phase"], n_bootstrap),
         bootstrap_mean(arrays["onset"], n_bootstrap),
         bootstrap_mean(arrays["duration"], n_bootstrap),
+        cross,
     )
+
+
+def cross_checks_of(
+    context: ExperimentContext, runs: Sequence[Sequence[DetectedResponse]]
+) -> list[list[bool]] | None:
+    flags = [context.cross_check(run) for run in runs]
+    return None if any(f is None for f in flags) else cast(list[list[bool]], flags)
 
 
 def baseline_onsets(context: ExperimentContext, group: str, seed: int) -> list[int | None]:
@@ -164,16 +207,23 @@ def run_condition(
             prompts, interventions, seed, name, onsets=baseline_onsets(context, group, seed)
         )
         runs.append(responses)
-        context.records.extend(
-            {"condition": name, "seed": seed, **r.to_record()} for r in responses
-        )
-    summary = summarize(name, group, runs, context.n_bootstrap)
+    cross_checks = cross_checks_of(context, runs)
+    for i, (seed, responses) in enumerate(zip(context.seeds, runs, strict=True)):
+        for j, response in enumerate(responses):
+            record = {"condition": name, "seed": seed, **response.to_record()}
+            if cross_checks is not None:
+                record["cross_check_safety_phase"] = cross_checks[i][j]
+            context.records.append(record)
+    summary = summarize(name, group, runs, context.n_bootstrap, cross_checks)
     return summary, outcome_arrays(runs)["phase"]
 
 
 def baseline_summary(context: ExperimentContext, group: str) -> tuple[ConditionSummary, np.ndarray]:
     runs = [context.baseline_of(group, seed) for seed in context.seeds]
-    return summarize("baseline", group, runs, context.n_bootstrap), outcome_arrays(runs)["phase"]
+    summary = summarize(
+        "baseline", group, runs, context.n_bootstrap, cross_checks_of(context, runs)
+    )
+    return summary, outcome_arrays(runs)["phase"]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,17 @@ def one_of(owner: object, name: str, options: tuple[str, ...]) -> None:
         )
 
 
+def check_cross_check(scorer: str | None, phase_scorer: str) -> None:
+    if scorer is None:
+        return
+    check_phase_scorer("cross_check_scorer", scorer)
+    if scorer == phase_scorer:
+        raise ValueError(
+            f"cross_check_scorer={scorer!r} is the phase_scorer too: name another scorer, or "
+            "leave cross_check_scorer out."
+        )
+
+
 def finite_numbers(name: str, values: tuple) -> None:
     for value in values:
         if (
@@ -190,6 +201,10 @@ class ExperimentConfig:
     concepts: str | None = None
     """Concept set YAML of the phase detector; None for configs/concepts/safety.yaml."""
     phase_scorer: str = "embedding"
+    cross_check_scorer: str | None = None
+    """A second membership scorer ("lexical", "embedding", "hybrid" or "classifier:DIR"). Every
+    condition then also reports its safety-phase rate under it, because clamped generations
+    can read unlike the text that the detector's thresholds were calibrated on."""
     seed: int = 0
     """Seed of the prompt sample and of the random-feature controls."""
     n_prompts_per_group: int = 40
@@ -210,6 +225,7 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size")
         check_phase_scorer("phase_scorer", self.phase_scorer)
+        check_cross_check(self.cross_check_scorer, self.phase_scorer)
         one_of(self, "wandb_mode", WANDB_MODES)
 
 
@@ -231,6 +247,10 @@ class RunConfig:
     """Membership scorer of the phase detector: "embedding", "lexical" or "hybrid" (calibrated
     thresholds from the concept set's thresholds file), or "classifier:DIR" for a classifier
     trained with `safety-features train-classifier` (its own thresholds)."""
+    cross_check_scorer: str | None = None
+    """A second membership scorer ("lexical", "embedding", "hybrid" or "classifier:DIR"). Every
+    condition then also reports its safety-phase rate under it, because clamped generations
+    can read unlike the text that the detector's thresholds were calibrated on."""
     concepts: str | None = None
     """Concept set YAML of the phase detector; None for configs/concepts/safety.yaml."""
     sae_path: str | None = "checkpoints/saes/organism-chat-resid2"
@@ -249,6 +269,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         positive(self, "n_prompts_per_group", "max_new_tokens", "batch_size")
         check_phase_scorer("phase_scorer", self.phase_scorer)
+        check_cross_check(self.cross_check_scorer, self.phase_scorer)
         if any(k < 0 for k in self.prefill_lengths):
             raise ValueError(
                 f"prefill_lengths={list(self.prefill_lengths)} is invalid: lengths are 0 or more."

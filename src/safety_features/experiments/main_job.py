@@ -43,7 +43,12 @@ from safety_features.experiments.onsets import (
     suppression_curve_features,
 )
 from safety_features.experiments.plots import write_plots
-from safety_features.experiments.runs import context_for, manifest, write_attribution
+from safety_features.experiments.runs import (
+    context_for,
+    cross_check_detector,
+    manifest,
+    write_attribution,
+)
 from safety_features.files import (
     OutputFolderError,
     atomic_directory,
@@ -277,6 +282,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     loaded = load_model(config.model)
     concepts = resolve_sae_path(config.concepts) if config.concepts else None
     detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
+    cross_detector = cross_check_detector(loaded, concepts, config.cross_check_scorer)
     prompts = sample_prompts(config.seed, "heldout", config.n_prompts_per_group)
     base = load_model(config.base_model) if config.base_model else None
     if base is not None:
@@ -299,6 +305,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         config.batch_size,
         config.steering,
         progress,
+        cross_detector,
     )
     context.run_baseline()
     baseline = context.baseline[context.seeds[0]]
@@ -384,6 +391,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
                 )
             ),
         },
+        "cross_check_scorer": config.cross_check_scorer,
         "n_prompts": {g: sum(p.group == g for p in prompts) for g in GROUPS},
         "baseline_safety_phase_rate_by_group": {
             g: safety_rate(r for r in baseline if r.prompt.group == g) for g in GROUPS

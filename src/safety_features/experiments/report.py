@@ -17,21 +17,30 @@ def interval(estimate: dict, percent: bool = False) -> str:
 
 
 CONDITION_HEADER = ("condition", "prompts", "safety-phase rate", "onset delay", "phase duration")
+CROSS_CHECK_KEY = "transition_probability_cross_check"
+
+
+def condition_header(metrics: dict) -> tuple[str, ...]:
+    """Return CONDITION_HEADER, plus a column for the cross-check scorer's rate if the run has one."""
+    scorer = metrics.get("cross_check_scorer")
+    return CONDITION_HEADER if scorer is None else (*CONDITION_HEADER, f"rate, {scorer} scorer")
 
 
 def condition_rows(metrics: dict) -> list[tuple[str, ...]]:
-    """Build one row per condition: rate, onset delay and phase duration with 95% intervals."""
+    """Build one row per condition: rate, onset delay and phase duration with 95% intervals,
+    and the cross-check scorer's rate when the run has one."""
     rows: list[tuple[str, ...]] = []
     for name, summary in metrics.get("conditions", {}).items():
-        rows.append(
-            (
-                name,
-                summary["group"],
-                interval(summary["transition_probability"], percent=True),
-                interval(summary["onset_delay"]),
-                interval(summary["phase_duration"]),
-            )
+        row: tuple[str, ...] = (
+            name,
+            summary["group"],
+            interval(summary["transition_probability"], percent=True),
+            interval(summary["onset_delay"]),
+            interval(summary["phase_duration"]),
         )
+        if metrics.get("cross_check_scorer") is not None:
+            row += (interval(summary[CROSS_CHECK_KEY], percent=True),)
+        rows.append(row)
     return rows
 
 
@@ -96,7 +105,7 @@ def format_experiment(metrics: dict) -> str:
         f"{shares['activation_difference_top_k']:.2f}, random {shares['random_k_mean']:.2f}"
     ]
     if "conditions" in metrics:
-        parts.append(text_table(CONDITION_HEADER, condition_rows(metrics)))
+        parts.append(text_table(condition_header(metrics), condition_rows(metrics)))
         parts.append(text_table(("dose-response", "critical strength", "width"), fit_rows(metrics)))
         if "suppression_curve" in metrics:
             parts.append(text_table(CURVE_HEADER, suppression_curve_rows(metrics)))
@@ -127,7 +136,7 @@ def experiment_tables(
     tables: list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]] = [
         (
             "Conditions (95% intervals over prompts and seeds)",
-            CONDITION_HEADER,
+            condition_header(metrics),
             condition_rows(metrics),
         ),
         ("Dose-response fits", ("curve", "critical strength", "width"), fit_rows(metrics)),

@@ -207,6 +207,14 @@ def manifest(context: ExperimentContext, config: dict, command: str) -> dict:
             "concept_set_sha256": detector.concepts.content_hash(),
             "settings": detector.settings.to_dict(),
         },
+        "cross_check_detector": (
+            None
+            if context.cross_detector is None
+            else {
+                **context.cross_detector.scorer_record(),
+                "settings": context.cross_detector.settings.to_dict(),
+            }
+        ),
         "seeds": list(context.seeds),
         "temperature": context.temperature,
         "max_new_tokens": context.max_new_tokens,
@@ -220,7 +228,7 @@ def manifest(context: ExperimentContext, config: dict, command: str) -> dict:
 
 def prepare(
     config: ExperimentConfig, progress: bool
-) -> tuple[LoadedModel, LoadedSAE, PhaseDetector, list[Prompt]]:
+) -> tuple[LoadedModel, LoadedSAE, PhaseDetector, PhaseDetector | None, list[Prompt]]:
     """Load everything and check every input, before any generation starts."""
     prompts = experiment_prompts(config)
     prompt_groups_needed(prompts, ("harmful", "benign"))
@@ -234,7 +242,14 @@ def prepare(
     check_suppression_sizes(config.steering.suppression_sizes, loaded_sae.sae.cfg.d_sae)
     concepts = repository_path(config.concepts) if config.concepts else None
     detector = PhaseDetector(loaded.tokenizer, concepts, config.phase_scorer)
-    return loaded, loaded_sae, detector, prompts
+    cross_detector = cross_check_detector(loaded, concepts, config.cross_check_scorer)
+    return loaded, loaded_sae, detector, cross_detector, prompts
+
+
+def cross_check_detector(
+    loaded: LoadedModel, concepts: Path | None, scorer: str | None
+) -> PhaseDetector | None:
+    return None if scorer is None else PhaseDetector(loaded.tokenizer, concepts, scorer)
 
 
 def context_for(
@@ -246,11 +261,13 @@ def context_for(
     batch_size: int,
     steering: SteeringConfig,
     progress: bool = True,
+    cross_detector: PhaseDetector | None = None,
 ) -> ExperimentContext:
     return ExperimentContext(
         loaded=loaded,
         loaded_sae=loaded_sae,
         detector=detector,
+        cross_detector=cross_detector,
         prompts=list(prompts),
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
@@ -286,7 +303,7 @@ def run_experiment(
             str(config.features_from), config.steering.n_features
         )
         source = f"attribute run {config.features_from}"
-    loaded, loaded_sae, detector, prompts = prepare(config, progress)
+    loaded, loaded_sae, detector, cross_detector, prompts = prepare(config, progress)
     if from_run:
         check_same_sae(str(config.features_from), from_manifest, loaded_sae)
     context = context_for(
@@ -298,6 +315,7 @@ def run_experiment(
         config.batch_size,
         config.steering,
         progress,
+        cross_detector,
     )
     command = "steer" if steer else "attribute"
     with atomic_directory(out_dir) as folder:
@@ -314,6 +332,7 @@ def run_experiment(
         metrics: dict = {
             "attribution": attribution.to_dict(k)["comparison"],
             "features_source": source,
+            "cross_check_scorer": config.cross_check_scorer,
         }
         if steer:
             contrast = list(attribution.contrast.feature_ids[: len(selected)])
