@@ -178,7 +178,7 @@ def test_suppression_curve_in_report(tiny_run):
     assert '<img src="suppression_curve.png"' in (result.out_dir / "report.html").read_text()
     size = metrics["suppression_curve"]["smallest_size_at_goal"]
     expected = str(size) if size is not None else "none of 2, 4"
-    assert f"harmful prompts to 10% or less | {expected} |" in markdown
+    assert f"for harmful prompts <= 10% | {expected} |" in markdown
 
 
 def test_cross_check_column_in_report(tiny_run):

@@ -52,13 +52,14 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
     curve = metrics.get("suppression_curve")
     if curve:
         size = curve["smallest_size_at_goal"]
-        rows.append(
-            (
-                f"fewest top features clamped to 0 that bring harmful prompts to "
-                f"{curve['goal']:.0%} or less",
-                str(size) if size is not None else f"none of {', '.join(map(str, curve['sizes']))}",
-            )
+        tried = ", ".join(map(str, curve["sizes"]))
+        row = (
+            f"top features to clamp to 0 for harmful prompts <= {curve['goal']:.0%}",
+            str(size) if size is not None else f"none of {tried}",
         )
+        shown = [label for label, _ in rows]
+        suppressed = labels["suppressed_harmful"]
+        rows.insert(shown.index(suppressed) + 1 if suppressed in shown else len(rows), row)
     for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
         rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
     if summary.get("random_max_shift_points") is not None:
