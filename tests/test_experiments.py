@@ -121,10 +121,21 @@ def test_suppression_curve(steer_run):
     top5 = schedule["suppress_top_5"][0]["feature_ids"]
     assert top5[:3] == metrics["features"]
     assert schedule["suppress_top_1"][0]["feature_ids"] == metrics["features"][:1]
-    for size, ids in zip(curve["sizes"], curve["random"]["feature_sets"], strict=True):
+    # The headline size reuses the first random control; the other sizes get their own sets.
+    assert curve["random"]["conditions"] == [
+        "suppress_random_top_1",
+        "suppress_random_0",
+        "suppress_random_top_5",
+    ]
+    assert curve["random"]["feature_sets"][1] == metrics["random_feature_sets"]["suppression"][0]
+    random = zip(
+        curve["sizes"], curve["random"]["conditions"], curve["random"]["feature_sets"], strict=True
+    )
+    for size, name, ids in random:
         own = schedule[curve["features"]["conditions"][curve["sizes"].index(size)]][0]
-        assert len(ids) == size and not set(ids) & set(own["feature_ids"])
-        assert schedule[f"suppress_random_top_{size}"][0]["feature_ids"] == ids
+        assert len(ids) == size
+        assert not set(ids) & set(own["feature_ids"])
+        assert schedule[name][0]["feature_ids"] == ids
     rates = [e["mean"] for e in curve["features"]["transition_probability"]]
     assert rates[1] == metrics["conditions"]["suppress_features"]["transition_probability"]["mean"]
     at_goal = [size for size, rate in zip(curve["sizes"], rates, strict=True) if rate <= 0.1]

@@ -185,6 +185,7 @@ def test_cross_check_column_in_report(tiny_run):
     _, result = tiny_run
     markdown = (result.out_dir / "report.md").read_text()
     assert "| phase duration | rate, lexical scorer |" in markdown
+    assert "The last column counts the same responses with the lexical scorer" in markdown
     assert "<th>rate, lexical scorer</th>" in (result.out_dir / "report.html").read_text()
 
 
@@ -200,7 +201,6 @@ def test_interventions_conditions(tiny_run):
         "suppress_random_0",
         "suppress_top_2",
         "suppress_random_top_2",
-        "suppress_random_top_4",
         "trigger_features_x1",
         "trigger_features_x2",
         "trigger_random_0",

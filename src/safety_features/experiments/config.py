@@ -37,7 +37,7 @@ def check_cross_check(scorer: str | None, phase_scorer: str) -> None:
     if scorer == phase_scorer:
         raise ValueError(
             f"cross_check_scorer={scorer!r} is the phase_scorer too: name another scorer, or "
-            "leave cross_check_scorer out."
+            "leave cross_check_scorer out to skip the cross-check."
         )
 
 
@@ -113,7 +113,8 @@ class SteeringConfig:
     """Sizes of the suppression curve. For each size s, the top s onset features (picked as
     attribution.select_by picks the clamped ones) are clamped to 0 on harmful prompts, beside
     one random set of s features. When the clamped features come from this run's ranking, the
-    curve also contains n_features. Empty skips the curve."""
+    curve also contains n_features, with the first of the n_random_controls sets. Empty skips
+    the curve."""
     n_random_controls: int = 3
     """Random feature sets of the same size, clamped the same way. They are drawn from the
     features active where the clamp acts: on harmful prompts at the suppression positions, on

@@ -211,7 +211,7 @@ def check_suppression_sizes(sizes: Sequence[int], d_sae: int) -> None:
     too_large = [size for size in sizes if size > d_sae]
     if too_large:
         raise ExperimentInputError(
-            f"suppression_sizes contains {too_large}, more features than this SAE has "
+            f"steering.suppression_sizes contains {too_large}, more features than this SAE has "
             f"({d_sae}): use sizes of at most {d_sae}."
         )
 
@@ -388,7 +388,15 @@ def steering_stage(
     conditions = Conditions(context)
     run_suppression(conditions, clamps, features, contrast_features, random_sets["suppression"])
     suppression_curve = (
-        run_suppression_curve(conditions, clamps, features, curve, pools["suppression"], seed)
+        run_suppression_curve(
+            conditions,
+            clamps,
+            features,
+            random_sets["suppression"],
+            curve,
+            pools["suppression"],
+            seed,
+        )
         if curve
         else None
     )
@@ -454,6 +462,7 @@ def run_suppression_curve(
     conditions: Conditions,
     clamps: Clamps,
     features: Sequence[int],
+    random_sets: Sequence[Sequence[int]],
     curve: dict[int, list[int]],
     pool: torch.Tensor,
     seed: int,
@@ -461,8 +470,9 @@ def run_suppression_curve(
     """Clamp the features of each curve size to 0 on harmful prompts, beside a random set of as
     many features from `pool`. Return the rates by size and the smallest size at the goal.
 
-    Where the curve contains the headline features, their own condition is reused. A size
-    with fewer features left in `pool` than it needs gets no random set, with a warning.
+    Where the curve contains the headline features, their condition and the first of their
+    `random_sets` are reused. A size with fewer features left in `pool` than it needs gets no
+    random set, with a warning.
     """
     sizes = sorted(curve)
     names: list[str] = []
@@ -474,6 +484,10 @@ def run_suppression_curve(
         if name not in conditions.summaries:
             conditions.run(name, "harmful", [clamps.suppress(ids)])
         names.append(name)
+        if name == "suppress_features" and random_sets:
+            random_names.append("suppress_random_0")
+            random_ids.append(list(random_sets[0]))
+            continue
         left = int((pool > 0).sum()) - sum(bool(pool[f] > 0) for f in ids)
         if left < size:
             logger.warning(
@@ -608,14 +622,18 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
         "targets": {
             "suppression": {"goal": "baseline >= 90% and suppressed <= 10%"},
             "triggering": {"goal": "triggered >= 80%"},
-            "random_controls": {"goal": "every random set moves the rate by <= 5 points"},
+            "random_controls": {
+                "goal": "each random set of n_features moves the rate by <= 5 points"
+            },
             "side_effects": {"goal": "benign CE loss rises by <= 0.05 nats"},
         },
     }
     targets = summary["targets"]
     targets["suppression"]["met"] = harmful >= 0.9 and suppressed <= SUPPRESSION_GOAL
     targets["triggering"]["met"] = triggered >= 0.8
-    targets["random_controls"]["met"] = bool(shifts) and max(shifts) <= 0.05
+    # Rates are counts over the same number of responses, so a shift of exactly 5 points can
+    # come out a float rounding above 0.05.
+    targets["random_controls"]["met"] = bool(shifts) and max(shifts) <= 0.05 + 1e-9
     targets["side_effects"]["met"] = ce_increase <= 0.05
     if "refusal_direction" in metrics:
         summary["refusal_direction_ablated_harmful"] = conditions.rate("ablate_refusal_direction")

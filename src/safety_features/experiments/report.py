@@ -102,7 +102,7 @@ def format_experiment(metrics: dict) -> str:
         f"Attribution share of the top {metrics['attribution']['k']} features (this run's "
         "ranking): "
         f"attribution {shares['attribution_top_k']:.2f}, activation difference "
-        f"{shares['activation_difference_top_k']:.2f}, random {shares['random_k_mean']:.2f}"
+        f"{shares['activation_difference_top_k']:.2f}, random {shares['random_k_mean']:.4f}"
     ]
     if "conditions" in metrics:
         parts.append(text_table(condition_header(metrics), condition_rows(metrics)))
@@ -133,9 +133,13 @@ def experiment_tables(
     metrics: dict,
 ) -> list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]]:
     """(title, header, rows) of every table of a steer run, in report order."""
+    scorer = metrics.get("cross_check_scorer")
+    title = "Conditions (95% intervals over prompts and seeds)"
+    if scorer is not None:
+        title += f". The last column counts the same responses with the {scorer} scorer"
     tables: list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]] = [
         (
-            "Conditions (95% intervals over prompts and seeds)",
+            title,
             condition_header(metrics),
             condition_rows(metrics),
         ),
