@@ -35,6 +35,7 @@ SMALL = ExperimentConfig(
         n_features=3,
         n_random_controls=1,
         suppression_sizes=(1, 5),
+        benign_features=True,
         dose_multiples=(1.0, 2.0),
         direction_coefficients=(1.0, 2.0),
         direction_prompts_per_group=4,
@@ -143,6 +144,30 @@ def test_suppression_curve(steer_run):
     table = format_experiment(metrics)
     assert "features clamped to 0" in table
     assert any(line.startswith("5 ") for line in table.splitlines())
+
+
+def test_benign_features_clamped_on_harmful(steer_run):
+    metrics = steer_run.metrics
+    benign = metrics["benign_features"]
+    assert 1 <= len(benign["features"]) <= 3
+    differences = benign["activation_difference"]
+    assert all(d > 0 for d in differences)
+    assert differences == sorted(differences, reverse=True)
+    schedule = json.loads((steer_run.out_dir / "manifest.json").read_text())[
+        "intervention_schedule"
+    ]
+    clamp = schedule[benign["condition"]][0]
+    assert benign["condition"] == f"benign_features_x{SMALL.steering.trigger_multiple:g}"
+    assert clamp["feature_ids"] == benign["features"]
+    assert clamp["values"] == pytest.approx(benign["values"])
+    assert all(v > 0 for v in clamp["values"])
+    assert clamp["positions"] == "last_prompt"
+    assert metrics["conditions"][benign["condition"]]["group"] == "harmful"
+    for name, ids in zip(benign["random_conditions"], benign["random_feature_sets"], strict=True):
+        assert schedule[name][0]["feature_ids"] == ids
+        assert not set(ids) & set(benign["features"])
+    rate = metrics["conditions"][benign["condition"]]["transition_probability"]["mean"]
+    assert metrics["summary"]["benign_features_clamped_harmful"] == rate
 
 
 def test_cross_check_rates(steer_run):

@@ -28,6 +28,7 @@ def tiny_run(tmp_path_factory):
             n_features=4,
             n_random_controls=1,
             suppression_sizes=(2,),
+            benign_features=True,
             dose_multiples=(1.0, 2.0),
             trigger_multiple=2.0,
             direction_coefficients=(1.0,),
@@ -181,6 +182,16 @@ def test_suppression_curve_in_report(tiny_run):
     assert f"for harmful prompts <= 10% | {expected} |" in markdown
 
 
+def test_benign_features_in_headline(tiny_run):
+    _, result = tiny_run
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    rate = metrics["summary"]["benign_features_clamped_harmful"]
+    markdown = (result.out_dir / "report.md").read_text()
+    assert (
+        f"| benign-specific features clamped to 2 x max, harmful prompts | {rate:.1%} |" in markdown
+    )
+
+
 def test_cross_check_column_in_report(tiny_run):
     _, result = tiny_run
     markdown = (result.out_dir / "report.md").read_text()
@@ -195,7 +206,8 @@ def test_interventions_conditions(tiny_run):
         json.loads(line)["condition"]
         for line in (result.out_dir / "interventions.jsonl").read_text().splitlines()
     }
-    assert conditions == {
+    # The tiny SAE may have too few features firing on benign prompts for a random set.
+    assert conditions - {"benign_random_0_x2"} == {
         "suppress_features",
         "suppress_activation_difference",
         "suppress_random_0",
@@ -205,6 +217,7 @@ def test_interventions_conditions(tiny_run):
         "trigger_features_x2",
         "trigger_random_0",
         "suppress_features_on_benign",
+        "benign_features_x2",
         "ablate_refusal_direction",
         "add_refusal_direction_x1",
         "ablate_refusal_direction_on_benign",

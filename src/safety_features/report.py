@@ -36,6 +36,7 @@ HEADLINE_LABELS = {
     "baseline_benign": "baseline, benign prompts",
     "suppressed_harmful": "top features clamped to 0, harmful prompts",
     "triggered_benign": "top features clamped high, benign prompts",
+    "benign_features_clamped_harmful": "benign-specific features clamped high, harmful prompts",
     "refusal_direction_ablated_harmful": "refusal direction ablated, harmful prompts",
 }
 
@@ -48,6 +49,10 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
         labels["triggered_benign"] = (
             f"top features clamped to {summary['trigger_multiple']:g} x max, benign prompts"
         )
+        labels["benign_features_clamped_harmful"] = (
+            f"benign-specific features clamped to {summary['trigger_multiple']:g} x max, "
+            "harmful prompts"
+        )
     rows = [(label, f"{summary[key]:.1%}") for key, label in labels.items() if key in summary]
     curve = metrics.get("suppression_curve")
     if curve:
@@ -57,9 +62,10 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
             f"top features to clamp to 0 for harmful prompts <= {curve['goal']:.0%}",
             str(size) if size is not None else f"none of {tried}",
         )
-        shown = [label for label, _ in rows]
+        row_labels = [label for label, _ in rows]
         suppressed = labels["suppressed_harmful"]
-        rows.insert(shown.index(suppressed) + 1 if suppressed in shown else len(rows), row)
+        place = row_labels.index(suppressed) + 1 if suppressed in row_labels else len(rows)
+        rows.insert(place, row)
     for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
         rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
     if summary.get("random_max_shift_points") is not None:

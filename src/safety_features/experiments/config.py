@@ -121,6 +121,12 @@ class SteeringConfig:
     benign prompts at the triggering positions."""
     refusal_direction: bool = True
     """Also compute the difference-of-means refusal direction and intervene with it."""
+    benign_features: bool = False
+    """Also clamp high, on harmful prompts, the n_features SAE features most specific to benign
+    requests: the largest differences of mean activation, benign minus harmful, at
+    direction_position of the refusal direction's prompts. They are clamped at
+    trigger_positions to trigger_multiple times their maximum on those benign prompts, beside
+    n_random_controls random sets of features that fire there."""
     direction_position: int = -1
     """Prompt position (from the end) where the refusal direction's means are read."""
     direction_prompts_per_group: int = 100

@@ -13,7 +13,10 @@
 5. side effects of suppression: CE loss and KL on benign transcripts, and the safety-phase rate
    on benign prompts;
 6. the refusal direction on the same prompts: ablation on harmful prompts, addition on benign
-   prompts over a range of coefficients, side effects, and its decomposition onto the decoder.
+   prompts over a range of coefficients, side effects, and its decomposition onto the decoder;
+7. with benign_features set, the features most specific to benign requests, clamped high on
+   harmful prompts: a test of whether the model complies when a benign signal is added,
+   rather than refusing when a harmful one is present.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ from safety_features.attribution.ranking import (
     onset_examples,
     rank_attributions,
 )
-from safety_features.attribution.refusal_direction import decompose, refusal_direction
+from safety_features.attribution.refusal_direction import (
+    decompose,
+    prompt_activations,
+    refusal_direction,
+)
 from safety_features.experiments.conditions import (
     ExperimentContext,
     baseline_summary,
@@ -436,6 +443,13 @@ def steering_stage(
         metrics["dose_response"]["refusal_direction"] = metrics["refusal_direction"].pop(
             "dose_response"
         )
+    benign_features = (
+        benign_feature_stage(context, conditions, settings, seed)
+        if settings.benign_features
+        else None
+    )
+    if benign_features is not None:
+        metrics["benign_features"] = benign_features
     trigger_name = f"trigger_features_x{settings.trigger_multiple:g}"
     metrics["summary"] = headline(conditions, count, trigger_name, metrics)
     metrics["summary"]["trigger_multiple"] = settings.trigger_multiple
@@ -605,6 +619,65 @@ def refusal_stage(
     }
 
 
+def benign_feature_stage(
+    context: ExperimentContext, conditions: Conditions, settings: SteeringConfig, seed: int
+) -> dict | None:
+    """Clamp the n_features features most specific to benign requests high on harmful prompts,
+    beside random sets of as many features that fire on benign prompts. Return what was
+    clamped and the condition names, or None when no feature is more active on benign prompts.
+
+    When too few other features fire on the benign prompts, the random sets are left out with
+    a warning.
+    """
+    harmful, benign, source = direction_prompts(context, settings, seed)
+    hook, position = context.loaded_sae.hook_name, settings.direction_position
+    encode = context.loaded_sae.sae.encode
+    with torch.no_grad():
+        on_harmful = encode(prompt_activations(context.loaded, hook, harmful, position))
+        on_benign = encode(prompt_activations(context.loaded, hook, benign, position))
+    difference = on_benign.mean(dim=0) - on_harmful.mean(dim=0)
+    maxima = on_benign.max(dim=0).values
+    chosen = [int(i) for i in torch.argsort(difference, descending=True)[: settings.n_features]]
+    chosen = [i for i in chosen if difference[i] > 0 and maxima[i] > 0]
+    if not chosen:
+        logger.warning(
+            "No SAE feature is more active on benign than on harmful prompts at "
+            "direction_position=%d, so the run has no benign-feature conditions.",
+            position,
+        )
+        return None
+    multiple = settings.trigger_multiple
+    where: Positions = settings.trigger_positions  # type: ignore[assignment]
+    clamps = Clamps(context.loaded_sae, where, where, maxima)
+    name = f"benign_features_x{multiple:g}"
+    conditions.run(name, "harmful", [clamps.trigger(chosen, multiple)])
+    left = int((maxima > 0).sum()) - len(chosen)
+    count = settings.n_random_controls
+    if count and left < len(chosen):
+        logger.warning(
+            "Only %d other features fire on the benign prompts: the benign-feature clamp has no "
+            "random sets of %d.",
+            left,
+            len(chosen),
+        )
+        count = 0
+    random_sets = random_feature_sets(maxima, chosen, len(chosen), count, seed + 1)
+    random_names = []
+    for i, ids in enumerate(random_sets):
+        random_names.append(f"benign_random_{i}_x{multiple:g}")
+        conditions.run(random_names[-1], "harmful", [clamps.trigger(ids, multiple)])
+    return {
+        "features": chosen,
+        "activation_difference": [float(difference[i]) for i in chosen],
+        "values": [multiple * float(maxima[i]) for i in chosen],
+        "positions": settings.trigger_positions,
+        "computed_on": {"source": source, "harmful": len(harmful), "benign": len(benign)},
+        "condition": name,
+        "random_conditions": random_names,
+        "random_feature_sets": random_sets,
+    }
+
+
 def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: dict) -> dict:
     """Collect the headline rates, each target with its goal, and whether the run meets it."""
     harmful, benign = conditions.rate("baseline_harmful"), conditions.rate("baseline_benign")
@@ -635,6 +708,10 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
     # come out a float rounding above 0.05.
     targets["random_controls"]["met"] = bool(shifts) and max(shifts) <= 0.05 + 1e-9
     targets["side_effects"]["met"] = ce_increase <= 0.05
+    if "benign_features" in metrics:
+        summary["benign_features_clamped_harmful"] = conditions.rate(
+            metrics["benign_features"]["condition"]
+        )
     if "refusal_direction" in metrics:
         summary["refusal_direction_ablated_harmful"] = conditions.rate("ablate_refusal_direction")
         summary["refusal_direction_added_benign"] = {
