@@ -631,10 +631,14 @@ def benign_feature_stage(
     """
     harmful, benign, source = direction_prompts(context, settings, seed)
     hook, position = context.loaded_sae.hook_name, settings.direction_position
-    encode = context.loaded_sae.sae.encode
-    with torch.no_grad():
-        on_harmful = encode(prompt_activations(context.loaded, hook, harmful, position))
-        on_benign = encode(prompt_activations(context.loaded, hook, benign, position))
+    sae = context.loaded_sae.sae
+
+    @torch.no_grad()
+    def features_at(prompts: Sequence[str]) -> torch.Tensor:
+        activations = prompt_activations(context.loaded, hook, prompts, position)
+        return sae.encode(activations.to(sae.W_dec.device)).cpu()
+
+    on_harmful, on_benign = features_at(harmful), features_at(benign)
     difference = on_benign.mean(dim=0) - on_harmful.mean(dim=0)
     maxima = on_benign.max(dim=0).values
     chosen = [int(i) for i in torch.argsort(difference, descending=True)[: settings.n_features]]
