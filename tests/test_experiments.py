@@ -168,6 +168,11 @@ def test_benign_features_clamped_on_harmful(steer_run):
         assert not set(ids) & set(benign["features"])
     rate = metrics["conditions"][benign["condition"]]["transition_probability"]["mean"]
     assert metrics["summary"]["benign_features_clamped_harmful"] == rate
+    zeroed = schedule[benign["zeroed_condition"]][0]
+    assert zeroed["feature_ids"] == benign["features"]
+    assert zeroed["values"] == [0.0] * len(benign["features"])
+    assert metrics["conditions"][benign["zeroed_condition"]]["group"] == "benign"
+    assert len(benign["zeroed_random_conditions"]) == len(benign["random_conditions"])
 
 
 def test_cross_check_rates(steer_run):

@@ -207,7 +207,7 @@ def test_interventions_conditions(tiny_run):
         for line in (result.out_dir / "interventions.jsonl").read_text().splitlines()
     }
     # The tiny SAE may have too few features firing on benign prompts for a random set.
-    assert conditions - {"benign_random_0_x2"} == {
+    assert conditions - {"benign_random_0_x2", "benign_random_0_zeroed"} == {
         "suppress_features",
         "suppress_activation_difference",
         "suppress_random_0",
@@ -218,6 +218,7 @@ def test_interventions_conditions(tiny_run):
         "trigger_random_0",
         "suppress_features_on_benign",
         "benign_features_x2",
+        "benign_features_zeroed",
         "ablate_refusal_direction",
         "add_refusal_direction_x1",
         "ablate_refusal_direction_on_benign",

@@ -37,6 +37,7 @@ HEADLINE_LABELS = {
     "suppressed_harmful": "top features clamped to 0, harmful prompts",
     "triggered_benign": "top features clamped high, benign prompts",
     "benign_features_clamped_harmful": "benign-specific features clamped high, harmful prompts",
+    "benign_features_zeroed_benign": "benign-specific features clamped to 0, benign prompts",
     "refusal_direction_ablated_harmful": "refusal direction ablated, harmful prompts",
 }
 

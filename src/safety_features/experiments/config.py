@@ -125,8 +125,9 @@ class SteeringConfig:
     """Also clamp high, on harmful prompts, the n_features SAE features most specific to benign
     requests: the largest differences of mean activation, benign minus harmful, at
     direction_position of the refusal direction's prompts. They are clamped at
-    trigger_positions to trigger_multiple times their maximum on those benign prompts, beside
-    n_random_controls random sets of features that fire there."""
+    trigger_positions to trigger_multiple times their maximum on those benign prompts, and to 0
+    there on benign prompts, each beside n_random_controls random sets of features that fire
+    there."""
     direction_position: int = -1
     """Prompt position (from the end) where the refusal direction's means are read."""
     direction_prompts_per_group: int = 100

@@ -622,9 +622,10 @@ def refusal_stage(
 def benign_feature_stage(
     context: ExperimentContext, conditions: Conditions, settings: SteeringConfig, seed: int
 ) -> dict | None:
-    """Clamp the n_features features most specific to benign requests high on harmful prompts,
-    beside random sets of as many features that fire on benign prompts. Return what was
-    clamped and the condition names, or None when no feature is more active on benign prompts.
+    """Clamp the n_features features most specific to benign requests high on harmful prompts
+    and to 0 on benign prompts, each beside random sets of as many features that fire on benign
+    prompts. Return what was clamped and the condition names, or None when no feature is more
+    active on benign prompts.
 
     When too few other features fire on the benign prompts, the random sets are left out with
     a warning.
@@ -670,6 +671,13 @@ def benign_feature_stage(
     for i, ids in enumerate(random_sets):
         random_names.append(f"benign_random_{i}_x{multiple:g}")
         conditions.run(random_names[-1], "harmful", [clamps.trigger(ids, multiple)])
+    # The other direction: without these features, do benign prompts refuse?
+    zeroed = "benign_features_zeroed"
+    conditions.run(zeroed, "benign", [clamps.suppress(chosen)])
+    zeroed_random = []
+    for i, ids in enumerate(random_sets):
+        zeroed_random.append(f"benign_random_{i}_zeroed")
+        conditions.run(zeroed_random[-1], "benign", [clamps.suppress(ids)])
     return {
         "features": chosen,
         "activation_difference": [float(difference[i]) for i in chosen],
@@ -678,6 +686,8 @@ def benign_feature_stage(
         "computed_on": {"source": source, "harmful": len(harmful), "benign": len(benign)},
         "condition": name,
         "random_conditions": random_names,
+        "zeroed_condition": zeroed,
+        "zeroed_random_conditions": zeroed_random,
         "random_feature_sets": random_sets,
     }
 
@@ -715,6 +725,9 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
     if "benign_features" in metrics:
         summary["benign_features_clamped_harmful"] = conditions.rate(
             metrics["benign_features"]["condition"]
+        )
+        summary["benign_features_zeroed_benign"] = conditions.rate(
+            metrics["benign_features"]["zeroed_condition"]
         )
     if "refusal_direction" in metrics:
         summary["refusal_direction_ablated_harmful"] = conditions.rate("ablate_refusal_direction")
