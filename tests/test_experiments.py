@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 import yaml
 
 from safety_features.cli import main
@@ -11,7 +12,7 @@ from safety_features.experiments.config import (
     ExperimentConfig,
     SteeringConfig,
 )
-from safety_features.experiments.onsets import ExperimentInputError
+from safety_features.experiments.onsets import ExperimentInputError, matched_random_sets
 from safety_features.experiments.report import format_experiment
 from safety_features.experiments.runs import PromptSuiteError, run_experiment
 from safety_features.files import sha256_file
@@ -173,6 +174,20 @@ def test_benign_features_clamped_on_harmful(steer_run):
     assert zeroed["values"] == [0.0] * len(benign["features"])
     assert metrics["conditions"][benign["zeroed_condition"]]["group"] == "benign"
     assert len(benign["zeroed_random_conditions"]) == len(benign["random_conditions"])
+
+
+def test_matched_random_sets_follow_activation():
+    # Features 0 and 1 are chosen; 2-7 sit near feature 0's mean, 8-13 near feature 1's.
+    means = torch.tensor([10.0, 1.0, 9.0, 9.5, 10.5, 11.0, 9.8, 10.2])
+    means = torch.cat([means, torch.tensor([0.9, 1.1, 1.2, 0.8, 1.05, 0.95, 0.0])])
+    sets = matched_random_sets(means, [0, 1], count=3, seed=0)
+    assert len(sets) == 3
+    for drawn in sets:
+        assert len(drawn) == 2
+        assert not {0, 1, 14} & set(drawn)  # the chosen ones and a dead feature
+        assert sum(8.9 <= float(means[i]) <= 11.1 for i in drawn) == 1
+        assert sum(0.7 <= float(means[i]) <= 1.3 for i in drawn) == 1
+    assert matched_random_sets(means, [0, 1], count=3, seed=0) == sets
 
 
 def test_cross_check_rates(steer_run):

@@ -126,8 +126,8 @@ class SteeringConfig:
     requests: the largest differences of mean activation, benign minus harmful, at
     direction_position of the refusal direction's prompts. They are clamped at
     trigger_positions to trigger_multiple times their maximum on those benign prompts, and to 0
-    there on benign prompts, each beside n_random_controls random sets of features that fire
-    there."""
+    there on benign prompts. Each clamp has n_random_controls random sets beside it, matched to
+    the chosen features by mean activation on those benign prompts."""
     direction_position: int = -1
     """Prompt position (from the end) where the refusal direction's means are read."""
     direction_prompts_per_group: int = 100

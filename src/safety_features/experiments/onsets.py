@@ -619,13 +619,42 @@ def refusal_stage(
     }
 
 
+MATCHED_NEIGHBOURS = 5
+"""Candidates per chosen feature in an activation-matched random set (see matched_random_sets)."""
+
+
+def matched_random_sets(
+    mean_activation: torch.Tensor, chosen: Sequence[int], count: int, seed: int
+) -> list[list[int]]:
+    """Draw `count` random sets, each with one feature per chosen feature, picked among the
+    MATCHED_NEIGHBOURS other live features whose mean activation is closest to that feature's.
+
+    A clamp to a multiple of each feature's maximum then changes the residual stream by a
+    similar amount for the random set and the chosen one.
+    """
+    excluded = set(chosen)
+    live = [i for i in torch.nonzero(mean_activation > 0).flatten().tolist() if i not in excluded]
+    generator = torch.Generator().manual_seed(seed)
+    sets = []
+    for _ in range(count):
+        drawn: list[int] = []
+        for feature in chosen:
+            others = [i for i in live if i not in drawn]
+            distance = (mean_activation[others] - mean_activation[feature]).abs()
+            nearest = torch.argsort(distance)[:MATCHED_NEIGHBOURS]
+            pick = int(torch.randint(len(nearest), (1,), generator=generator))
+            drawn.append(others[int(nearest[pick])])
+        sets.append(sorted(drawn))
+    return sets
+
+
 def benign_feature_stage(
     context: ExperimentContext, conditions: Conditions, settings: SteeringConfig, seed: int
 ) -> dict | None:
     """Clamp the n_features features most specific to benign requests high on harmful prompts
-    and to 0 on benign prompts, each beside random sets of as many features that fire on benign
-    prompts. Return what was clamped and the condition names, or None when no feature is more
-    active on benign prompts.
+    and to 0 on benign prompts, each beside activation-matched random sets (see
+    matched_random_sets). Return what was clamped and the condition names, or None when no
+    feature is more active on benign prompts.
 
     When too few other features fire on the benign prompts, the random sets are left out with
     a warning.
@@ -658,15 +687,15 @@ def benign_feature_stage(
     conditions.run(name, "harmful", [clamps.trigger(chosen, multiple)])
     left = int((maxima > 0).sum()) - len(chosen)
     count = settings.n_random_controls
-    if count and left < len(chosen):
+    if count and left < MATCHED_NEIGHBOURS * len(chosen):
         logger.warning(
             "Only %d other features fire on the benign prompts: the benign-feature clamp has no "
-            "random sets of %d.",
+            "activation-matched random sets of %d.",
             left,
             len(chosen),
         )
         count = 0
-    random_sets = random_feature_sets(maxima, chosen, len(chosen), count, seed + 1)
+    random_sets = matched_random_sets(on_benign.mean(dim=0), chosen, count, seed + 1)
     random_names = []
     for i, ids in enumerate(random_sets):
         random_names.append(f"benign_random_{i}_x{multiple:g}")
