@@ -117,12 +117,14 @@ def test_suppression_curve(steer_run):
         "suppress_features",
         "suppress_top_5",
     ]
+
     schedule = json.loads((steer_run.out_dir / "manifest.json").read_text())[
         "intervention_schedule"
     ]
     top5 = schedule["suppress_top_5"][0]["feature_ids"]
     assert top5[:3] == metrics["features"]
     assert schedule["suppress_top_1"][0]["feature_ids"] == metrics["features"][:1]
+
     # The headline size reuses the first random control; the other sizes get their own sets.
     assert curve["random"]["conditions"] == [
         "suppress_random_top_1",
@@ -138,10 +140,12 @@ def test_suppression_curve(steer_run):
         assert len(ids) == size
         assert not set(ids) & set(own["feature_ids"])
         assert schedule[name][0]["feature_ids"] == ids
+
     rates = [e["mean"] for e in curve["features"]["transition_probability"]]
     assert rates[1] == metrics["conditions"]["suppress_features"]["transition_probability"]["mean"]
     at_goal = [size for size, rate in zip(curve["sizes"], rates, strict=True) if rate <= 0.1]
     assert curve["smallest_size_at_goal"] == (at_goal[0] if at_goal else None)
+
     table = format_experiment(metrics)
     assert "features clamped to 0" in table
     assert any(line.startswith("5 ") for line in table.splitlines())

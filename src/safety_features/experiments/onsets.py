@@ -5,9 +5,8 @@
    bootstrap intervals, and compare with the activation-difference and random baselines;
 3. suppression: clamp the top k features to 0 on harmful prompts. Do the same for the top k of
    the activation-difference ranking and for random sets of k features that fire where the
-   clamp acts;
-   With suppression_sizes set, the suppression curve repeats this for the top s features at
-   each size s, beside one random set of s features, to show how many features it takes;
+   clamp acts. With suppression_sizes set, the suppression curve repeats this for the top s
+   features at each size s, beside one random set of s features, to show how many it takes;
 4. triggering: clamp them to multiples of their maximum activation on benign prompts, over a
    range of multiples (the dose-response curve, with a logistic fit), with random sets;
 5. side effects of suppression: CE loss and KL on benign transcripts, and the safety-phase rate
@@ -15,8 +14,9 @@
 6. the refusal direction on the same prompts: ablation on harmful prompts, addition on benign
    prompts over a range of coefficients, side effects, and its decomposition onto the decoder;
 7. with benign_features set, the features most specific to benign requests, clamped high on
-   harmful prompts: a test of whether the model complies when a benign signal is added,
-   rather than refusing when a harmful one is present.
+   harmful prompts and to 0 on benign prompts, beside activation-matched random sets. This
+   tests whether the model refuses unless a benign request is recognised, rather than only
+   when a harmful one is.
 """
 
 from __future__ import annotations
