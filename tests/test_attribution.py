@@ -198,6 +198,9 @@ def test_refusal_direction_is_difference_of_means(tiny_chat):
     assert torch.allclose(result.direction, expected, atol=1e-4)
     assert result.n_harmful == 2
     assert result.n_benign == 3
+    # The two means lie apart along the direction by exactly its norm.
+    gap = result.harmful_projection - result.benign_projection
+    assert gap == pytest.approx(float(expected.norm()), rel=1e-4)
 
 
 def test_refusal_direction_bad_input(tiny_chat):

@@ -105,6 +105,11 @@ def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):
     assert metrics["summary"]["targets"]["suppression"]["met"] in (True, False)
     direction = metrics["refusal_direction"]
     assert len(direction["decomposition"]["matching_pursuit"]) == 3
+    projection = direction["mean_projection"]
+    assert projection["harmful"] - projection["benign"] == pytest.approx(
+        direction["norm"], rel=1e-3
+    )
+    assert f"mean projection {projection['harmful']:.2f} on harmful" in format_experiment(metrics)
 
 
 def test_suppression_curve(steer_run):
@@ -209,7 +214,9 @@ def test_cross_check_rates(steer_run):
     assert cross["mean"] == pytest.approx(sum(flags) / len(flags))
     manifest = json.loads((steer_run.out_dir / "manifest.json").read_text())
     assert manifest["cross_check_detector"]["scorer"] == "embedding"
-    assert "rate, embedding scorer" in format_experiment(metrics).splitlines()[2]
+    lines = format_experiment(metrics).splitlines()
+    header = next(line for line in lines if line.startswith("condition "))
+    assert "rate, embedding scorer" in header
 
 
 @pytest.mark.parametrize(

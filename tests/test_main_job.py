@@ -93,6 +93,11 @@ def test_headline_names_trigger_multiple(tiny_run):
     rate = metrics["conditions"]["trigger_features_x2"]["transition_probability"]["mean"]
     report = (result.out_dir / "report.md").read_text()
     assert f"| top features clamped to 2 x max, benign prompts | {rate:.1%} |" in report
+    projection = metrics["refusal_direction"]["mean_projection"]
+    expected = f"{projection['harmful']:.2f} / {projection['benign']:.2f}"
+    assert (
+        f"| refusal direction: mean projection of harmful / benign prompts | {expected} |" in report
+    )
 
 
 def test_lookup_stage_outputs(tiny_run, capsys):

@@ -69,6 +69,14 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
         rows.insert(place, row)
     for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
         rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
+    projection = metrics.get("refusal_direction", {}).get("mean_projection")
+    if projection:
+        rows.append(
+            (
+                "refusal direction: mean projection of harmful / benign prompts",
+                f"{projection['harmful']:.2f} / {projection['benign']:.2f}",
+            )
+        )
     if summary.get("random_max_shift_points") is not None:
         rows.append(
             (

@@ -35,6 +35,12 @@ class RefusalDirection:
     """Prompt position the means are read at, counted from the end (-1: the last)."""
     n_harmful: int
     n_benign: int
+    harmful_projection: float
+    """Mean projection of the harmful prompts' activations on the unit direction."""
+    benign_projection: float
+    """Mean projection of the benign prompts' activations on the unit direction. Ablation sets
+    every projection to 0, so it can turn refusals into compliance only where 0 lies on the
+    benign side of the two means."""
 
     def ablation(self, loaded: LoadedModel, positions="all") -> AblateDirection:
         return AblateDirection(
@@ -96,10 +102,19 @@ def refusal_direction(
         )
     if position >= 0:
         raise ValueError(f"position={position} is invalid: count from the end (-1 is the last).")
-    difference = prompt_activations(loaded, hook_name, harmful, position).mean(
-        dim=0
-    ) - prompt_activations(loaded, hook_name, benign, position).mean(dim=0)
-    return RefusalDirection(difference, hook_name, position, len(harmful), len(benign))
+    on_harmful = prompt_activations(loaded, hook_name, harmful, position)
+    on_benign = prompt_activations(loaded, hook_name, benign, position)
+    difference = on_harmful.mean(dim=0) - on_benign.mean(dim=0)
+    unit = difference / difference.norm().clamp_min(1e-12)
+    return RefusalDirection(
+        difference,
+        hook_name,
+        position,
+        len(harmful),
+        len(benign),
+        harmful_projection=float((on_harmful @ unit).mean()),
+        benign_projection=float((on_benign @ unit).mean()),
+    )
 
 
 @dataclass(frozen=True)

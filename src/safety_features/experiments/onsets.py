@@ -608,6 +608,10 @@ def refusal_stage(
         "hook_name": direction.hook_name,
         "position": direction.position,
         "norm": float(direction.direction.norm()),
+        "mean_projection": {
+            "harmful": direction.harmful_projection,
+            "benign": direction.benign_projection,
+        },
         "computed_on": {"source": source, "harmful": len(harmful), "benign": len(benign)},
         "decomposition": decomposition.to_dict(),
         "overlap_with_features": len(pursuit & set(features)) / len(features),

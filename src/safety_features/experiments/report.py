@@ -104,6 +104,14 @@ def format_experiment(metrics: dict) -> str:
         f"attribution {shares['attribution_top_k']:.2f}, activation difference "
         f"{shares['activation_difference_top_k']:.2f}, random {shares['random_k_mean']:.4f}"
     ]
+    direction = metrics.get("refusal_direction")
+    if direction:
+        projection = direction["mean_projection"]
+        parts.append(
+            f"Refusal direction at {direction['hook_name']}: norm {direction['norm']:.2f}, mean "
+            f"projection {projection['harmful']:.2f} on harmful and {projection['benign']:.2f} "
+            "on benign prompts (ablation sets it to 0)"
+        )
     if "conditions" in metrics:
         parts.append(text_table(condition_header(metrics), condition_rows(metrics)))
         parts.append(text_table(("dose-response", "critical strength", "width"), fit_rows(metrics)))
