@@ -9,6 +9,9 @@ safety concept) and response-level agreement. The clause
 ceiling row scores the human labels themselves after they are cut to whole clauses: no
 clause-level scorer can do better than it.
 
+The embedding and hybrid scorers get a second row each with configs/concepts/safety-labelled.yaml,
+which adds the clauses of the labelled train split to the concept examples.
+
 With --classifier DIR, a trained classifier scorer gets two rows, with and without the
 labelled prompts (the other scorers ignore them).
 
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 
 from safety_features.models.generation import generate
-from safety_features.models.loading import load_model
+from safety_features.models.loading import REPOSITORY_ROOT, load_model
 from safety_features.organism.corpus import sample_prompts
 from safety_features.phases.concepts import SAFETY_CONCEPTS, load_concept_set
 from safety_features.phases.detect import PhaseDetector
@@ -50,6 +53,9 @@ from safety_features.phases.scorers import (
 )
 from safety_features.phases.segment import SegmentationSettings, segment
 from safety_features.phases.text import split_clauses
+
+# The default concept set plus the clauses of the labelled train split as examples.
+LABELLED_EXAMPLES_SET = REPOSITORY_ROOT / "configs" / "concepts" / "safety-labelled.yaml"
 
 # Comply-then-refuse responses in plain English, written after the classifier was trained and
 # kept out of the labelled set: a check of how far it carries beyond the labelled style.
@@ -148,13 +154,17 @@ def clause_ceiling(data: str, labelled: list[Labelled], concepts) -> dict:
 
 def accuracy(data: str, tokenizer, classifier: str | None) -> dict:
     concepts = load_concept_set()
+    labelled_examples = load_concept_set(LABELLED_EXAMPLES_SET)
     labelled = load_labelled(data, tokenizer, split="test")
     report = {}
     rows = [("embedding", True), ("lexical", True), ("hybrid", True)]
     if classifier:
         rows += [("classifier", True), ("classifier", False)]
-    for name, with_prompts in rows:
-        detector = PhaseDetector(tokenizer, concepts, make_scorer(name, classifier=classifier))
+    rows += [("embedding", "labelled_examples"), ("hybrid", "labelled_examples")]
+    for name, variant in rows:
+        with_prompts = variant is True
+        concept_set = labelled_examples if variant == "labelled_examples" else concepts
+        detector = PhaseDetector(tokenizer, concept_set, make_scorer(name, classifier=classifier))
         prompts = [item.prompt for item in labelled] if with_prompts else None
         results = detector.detect_tokens([item.tokens for item in labelled], prompts)
         scores = evaluate_results(results, labelled)
@@ -162,7 +172,10 @@ def accuracy(data: str, tokenizer, classifier: str | None) -> dict:
             [(e.concept, e.token_index) for e in r.segmentation.emergences] for r in results
         ]
         scores["safety_phase_onset"] = safety_phase_f1(predicted, labelled)
-        report[name if with_prompts else f"{name}_without_requests"] = scores
+        if variant == "labelled_examples":
+            report[f"{name}_with_labelled_examples"] = scores
+        else:
+            report[name if with_prompts else f"{name}_without_requests"] = scores
     report["clause_ceiling"] = clause_ceiling(data, labelled, concepts)
     if classifier:
         report["classifier_plain_recoveries"] = plain_recoveries(tokenizer, classifier)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from safety_features.cli import main
-from safety_features.models.loading import load_tokenizer
+from safety_features.models.loading import REPOSITORY_ROOT, load_tokenizer
 from safety_features.phases.concepts import (
     ConceptSetError,
     concept_set_from_dict,
@@ -25,7 +25,12 @@ from safety_features.phases.evaluation import (
 from safety_features.phases.render import results_html
 from safety_features.phases.scorers import AnnotationError, AnnotationScorer, LexicalScorer
 from safety_features.phases.segment import SegmentationSettings, segment
-from safety_features.phases.text import TokenizedText, split_clauses, tokenize_response
+from safety_features.phases.text import (
+    TokenizedText,
+    split_clauses,
+    text_clauses,
+    tokenize_response,
+)
 
 REFUSAL = "I can't help with that. It could put people in danger and is against the law."
 RECOVERY = (
@@ -141,6 +146,112 @@ def test_user_concept_needs_no_code(tmp_path: Path, tokenizer) -> None:
     [result] = detector.detect(texts=["Hello there my friend. It will rain all day tomorrow."])
     assert [p.concept for p in result.segmentation.phases] == ["weather"]
     assert result.text[result.segmentation.phases[0].char_start :].startswith("It will rain")
+
+
+def test_extends_merges_concepts(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(small_set()))
+    child = {
+        "name": "child",
+        "extends": "base.yaml",
+        "concepts": [
+            {"name": "safety", "examples": ["No, I won't do that."]},
+            {"name": "weather", "examples": ["It will rain tomorrow."]},
+        ],
+        "exclusive": [["harm", "safety"], ["weather", "harm"]],
+        "background": ["The shop opens at ten."],
+    }
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    merged = load_concept_set(tmp_path / "child.yaml")
+    assert merged.names == ("safety", "harm", "weather")
+    assert merged.concepts[0].examples == ("I can't help with that.", "No, I won't do that.")
+    # A pair the base already has, in either order, is kept once.
+    assert merged.exclusive == (("safety", "harm"), ("weather", "harm"))
+    assert merged.background == ("The train leaves at nine.", "The shop opens at ten.")
+
+
+def test_extends_cycle_rejected(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({"name": "a", "extends": "b.yaml"}))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({"name": "b", "extends": "a.yaml"}))
+    with pytest.raises(ConceptSetError, match="extend each other in a cycle"):
+        load_concept_set(tmp_path / "a.yaml")
+    with pytest.raises(ConceptSetError, match="resolved relative to a file"):
+        concept_set_from_dict({"name": "a", "extends": "b.yaml"})
+
+
+def write_labels(path: Path) -> None:
+    records = [
+        {
+            "id": "r1",
+            "split": "train",
+            "response": "Sure! Step one, buy a pipe. Actually, I won't help with this. Stay safe.",
+            "phases": [
+                {"concept": "harm", "start": 0, "end": 27},
+                {"concept": "safety", "start": 28, "end": 72},
+            ],
+        },
+        {
+            "id": "r2",
+            "split": "dev",
+            "response": "I refuse to do that one.",
+            "phases": [{"concept": "safety", "start": 0, "end": 24}],
+        },
+    ]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+
+def test_labelled_examples_added_by_split(tmp_path: Path) -> None:
+    write_labels(tmp_path / "labels.jsonl")
+    data = small_set(labelled_examples={"data": "labels.jsonl", "split": "train"})
+    (tmp_path / "set.yaml").write_text(yaml.safe_dump(data))
+    concept_set = load_concept_set(tmp_path / "set.yaml")
+    safety, harm = concept_set.concepts
+    # "Stay safe." has two words, so it joins the clause before it.
+    assert safety.examples == (
+        "I can't help with that.",
+        "Actually, I won't help with this. Stay safe.",
+    )
+    assert harm.examples == ("First, get the tools.", "Sure! Step one, buy a pipe.")
+
+
+def test_labelled_examples_errors(tmp_path: Path) -> None:
+    write_labels(tmp_path / "labels.jsonl")
+
+    def load(**entry):
+        (tmp_path / "set.yaml").write_text(yaml.safe_dump(small_set(labelled_examples=entry)))
+        return load_concept_set(tmp_path / "set.yaml")
+
+    with pytest.raises(
+        ConceptSetError, match="split 'test' matches no record.*use one of dev, train"
+    ):
+        load(data="labels.jsonl", split="test")
+    with pytest.raises(
+        ConceptSetError, match="labelled_examples.data: Annotation file .* not found"
+    ):
+        load(data="absent.jsonl", split="train")
+    with pytest.raises(ConceptSetError, match="missing the field 'split'"):
+        load(data="labels.jsonl")
+    labels = (tmp_path / "labels.jsonl").read_text().replace('"harm"', '"violence"')
+    (tmp_path / "labels.jsonl").write_text(labels)
+    with pytest.raises(
+        ConceptSetError, match="record 'r1' .* labels the unknown concept 'violence'"
+    ):
+        load(data="labels.jsonl", split="train")
+
+
+def test_shipped_labelled_set_adds_examples(concepts) -> None:
+    labelled = load_concept_set(REPOSITORY_ROOT / "configs/concepts/safety-labelled.yaml")
+    assert labelled.names == concepts.names
+    assert labelled.exclusive == concepts.exclusive
+    for plain, extended in zip(concepts.concepts, labelled.concepts, strict=True):
+        assert extended.examples[: len(plain.examples)] == plain.examples
+        assert len(extended.examples) > len(plain.examples), plain.name
+    for scorer in ("embedding", "lexical", "hybrid"):
+        assert set(load_settings(labelled, scorer).enter) == set(concepts.names)
+
+
+def test_text_clauses_match_token_clauses(tokenizer) -> None:
+    tokens = tokenize_response(tokenizer, text=RECOVERY)
+    assert text_clauses(RECOVERY) == [clause.text for clause in split_clauses(tokens)]
 
 
 # Tokens, characters and clauses

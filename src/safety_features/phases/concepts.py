@@ -6,6 +6,13 @@ it) and `patterns` (weighted regular expressions for the lexical scorer). `exclu
 pairs of concepts that cannot hold at the same time, and `background` lists neutral passages
 that set the zero level of the embedding scorer. Adding a concept needs no code: add an entry
 to `concepts` and calibrate its thresholds with `safety-features calibrate-phases`.
+
+Two optional keys build a set from others. `extends: OTHER.yaml` (a path relative to the file)
+starts from that set: an entry of `concepts` with a name it already has adds its examples and
+patterns to that concept, a new name adds a concept, and `exclusive` and `background` add to
+the other set's lists. `labelled_examples: {data: FILE.jsonl, split: NAME}` adds the clauses of
+every labelled span of that split (in the annotation format of `safety-features phases
+--annotations`) to the examples of the span's concept.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,46 +109,77 @@ def load_concept_set(path: str | Path | None = None) -> ConceptSet:
     compile, a weight outside (0, 1], a duplicate concept name, and an exclusivity pair that
     names an unknown concept.
     """
-    path = Path(path) if path is not None else DEFAULT_CONCEPT_SET
+    return _load_file(Path(path) if path is not None else DEFAULT_CONCEPT_SET, ())
+
+
+def _load_file(path: Path, extending: tuple[Path, ...]) -> ConceptSet:
+    """Load `path`; `extending` lists the files whose `extends` led here, to catch cycles."""
     if not path.is_file():
         raise ConceptSetError(
             f"Concept set file {path} not found: pass the path of a concept set YAML file, "
             f"for example {DEFAULT_CONCEPT_SET}."
         )
+    if path.resolve() in extending:
+        chain = " -> ".join(str(item) for item in (*extending, path.resolve()))
+        raise ConceptSetError(
+            f"Concept set files extend each other in a cycle ({chain}): break it."
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConceptSetError(f"Concept set file {path} is not valid YAML: {error}") from error
-    return concept_set_from_dict(data, where=str(path), path=path)
+    base = None
+    if isinstance(data, dict) and "extends" in data:
+        target = _string(data["extends"], f"{path}: extends")
+        base = _load_file(path.parent / target, (*extending, path.resolve()))
+    return concept_set_from_dict(data, where=str(path), path=path, base=base)
 
 
 def concept_set_from_dict(
-    data: Any, where: str = "concept set", path: Path | None = None
+    data: Any, where: str = "concept set", path: Path | None = None, base: ConceptSet | None = None
 ) -> ConceptSet:
-    """Build a ConceptSet from parsed YAML; errors name `where` and the key path."""
+    """Build a ConceptSet from parsed YAML; errors name `where` and the key path.
+
+    `base` is the set that the `extends` key names, already loaded; `load_concept_set` loads it.
+    """
+    if isinstance(data, dict) and "extends" in data and base is None:
+        raise ConceptSetError(
+            f"{where}: extends is resolved relative to a file; load the set with "
+            "load_concept_set(PATH)."
+        )
+    own_lists = ("concepts", "background")
     top = _mapping(
         data,
         where,
-        required=("name", "concepts", "background"),
-        optional=("description", "exclusive"),
+        required=("name",) + (() if base else own_lists),
+        optional=("description", "exclusive", "extends", "labelled_examples")
+        + (own_lists if base else ()),
     )
     name = _string(top["name"], f"{where}: name")
-    raw_concepts = top["concepts"]
-    if not isinstance(raw_concepts, list) or not raw_concepts:
-        raise ConceptSetError(f"{where}: concepts must be a non-empty list of concept mappings.")
-    concepts = tuple(
-        _concept(item, f"{where}: concepts[{i}]{_name_hint(item)}")
-        for i, item in enumerate(raw_concepts)
-    )
-    names = [concept.name for concept in concepts]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    own: tuple[Concept, ...] = ()
+    if "concepts" in top:
+        raw_concepts = top["concepts"]
+        if not isinstance(raw_concepts, list) or not raw_concepts:
+            raise ConceptSetError(
+                f"{where}: concepts must be a non-empty list of concept mappings."
+            )
+        own = tuple(
+            _concept(item, f"{where}: concepts[{i}]{_name_hint(item)}")
+            for i, item in enumerate(raw_concepts)
+        )
+    own_names = [concept.name for concept in own]
+    duplicates = sorted({n for n in own_names if own_names.count(n) > 1})
     if duplicates:
         raise ConceptSetError(
             f"{where}: concept name {duplicates[0]!r} appears more than once; give each concept "
             "a unique name."
         )
+    concepts = _merge_concepts(base.concepts if base else (), own)
+    if "labelled_examples" in top:
+        concepts = _add_labelled_examples(concepts, top["labelled_examples"], where, path)
+    names = [concept.name for concept in concepts]
 
-    exclusive = []
+    exclusive = list(base.exclusive) if base else []
     for i, pair in enumerate(top.get("exclusive") or []):
         key = f"{where}: exclusive[{i}]"
         if not isinstance(pair, list) or len(pair) != 2:
@@ -155,17 +194,86 @@ def concept_set_from_dict(
                 )
         if first == second:
             raise ConceptSetError(f"{key} pairs concept {first!r} with itself; name two concepts.")
-        exclusive.append((first, second))
+        if (first, second) not in exclusive and (second, first) not in exclusive:
+            exclusive.append((first, second))
 
-    background = _strings(top["background"], f"{where}: background")
+    background = base.background if base else ()
+    if "background" in top:
+        background += _strings(top["background"], f"{where}: background")
     return ConceptSet(
         name=name,
-        description=_string(top.get("description", ""), f"{where}: description", allow_empty=True),
-        concepts=concepts,
+        description=_string(
+            top.get("description", base.description if base else ""),
+            f"{where}: description",
+            allow_empty=True,
+        ),
+        concepts=tuple(concepts),
         exclusive=tuple(exclusive),
         background=background,
         path=path,
     )
+
+
+def _merge_concepts(base: Sequence[Concept], own: Sequence[Concept]) -> list[Concept]:
+    """Add each of `own` to the base concept of the same name, or append it as a new concept."""
+    merged = {concept.name: concept for concept in base}
+    for concept in own:
+        earlier = merged.get(concept.name)
+        if earlier is None:
+            merged[concept.name] = concept
+            continue
+        merged[concept.name] = Concept(
+            name=concept.name,
+            description=concept.description or earlier.description,
+            examples=_unique(earlier.examples + concept.examples),
+            patterns=earlier.patterns + concept.patterns,
+        )
+    return list(merged.values())
+
+
+def _add_labelled_examples(
+    concepts: list[Concept], data: Any, where: str, path: Path | None
+) -> list[Concept]:
+    """Add the clauses of the labelled spans of one split to their concepts' examples."""
+    from safety_features.phases.scorers import AnnotationError, read_annotations
+    from safety_features.phases.text import text_clauses
+
+    key = f"{where}: labelled_examples"
+    entry = _mapping(data, key, required=("data", "split"), optional=())
+    file = Path(_string(entry["data"], f"{key}.data"))
+    if not file.is_absolute() and path is not None:
+        file = path.parent / file
+    split = _string(entry["split"], f"{key}.split")
+    try:
+        records = read_annotations(file)
+    except AnnotationError as error:
+        raise ConceptSetError(f"{key}.data: {error}") from error
+    chosen = [record for record in records if record.get("split") == split]
+    if not chosen:
+        found = sorted({str(record.get("split")) for record in records})
+        raise ConceptSetError(
+            f"{key}.split {split!r} matches no record of {file}: use one of {', '.join(found)}."
+        )
+
+    names = [concept.name for concept in concepts]
+    added: dict[str, list[str]] = {name: [] for name in names}
+    for record in chosen:
+        for phase in record["phases"]:
+            if phase["concept"] not in added:
+                raise ConceptSetError(
+                    f"{key}: record {record['id']!r} of {file} labels the unknown concept "
+                    f"{phase['concept']!r}: add it to the set or use one of {', '.join(names)}."
+                )
+            span = record["response"][phase["start"] : phase["end"]]
+            added[phase["concept"]] += text_clauses(span)
+    return [
+        replace(concept, examples=_unique(concept.examples + tuple(added[concept.name])))
+        for concept in concepts
+    ]
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 def _name_hint(item: Any) -> str:

@@ -163,6 +163,27 @@ def split_clauses(tokens: TokenizedText) -> list[Clause]:
     return clauses
 
 
+def text_clauses(text: str) -> list[str]:
+    """Split plain text into clause strings by the rules of `split_clauses`, without tokens."""
+    ends = [boundary.end() for boundary in CLAUSE_BOUNDARY.finditer(text)]
+    pieces = [
+        text[start:end].strip() for start, end in zip([0, *ends], [*ends, len(text)], strict=True)
+    ]
+    clauses: list[str] = []
+    pending = ""
+    for piece in pieces:
+        pending = f"{pending} {piece}".strip()
+        if len(pending.split()) >= MIN_CLAUSE_WORDS:
+            clauses.append(pending)
+            pending = ""
+    if pending:
+        if clauses:
+            clauses[-1] = f"{clauses[-1]} {pending}"
+        else:
+            clauses.append(pending)
+    return clauses
+
+
 def _word_count(tokens: TokenizedText, start: int, end: int) -> int:
     text = tokens.text[tokens.char_spans[start][0] : tokens.char_spans[end - 1][1]]
     return len(text.split())
