@@ -93,6 +93,8 @@ def test_headline_names_trigger_multiple(tiny_run):
     rate = metrics["conditions"]["trigger_features_x2"]["transition_probability"]["mean"]
     report = (result.out_dir / "report.md").read_text()
     assert f"| top features clamped to 2 x max, benign prompts | {rate:.1%} |" in report
+    assert metrics["clamped_selection"] == "specific_attribution"
+    assert "The clamped features are the features with the highest attribution among" in report
     projection = metrics["refusal_direction"]["mean_projection"]
     expected = f"{projection['harmful']:.2f} / {projection['benign']:.2f}"
     assert (
@@ -200,8 +202,8 @@ def test_benign_features_in_headline(tiny_run):
 def test_cross_check_column_in_report(tiny_run):
     _, result = tiny_run
     markdown = (result.out_dir / "report.md").read_text()
-    assert "| phase duration | rate, lexical scorer |" in markdown
-    assert "The last column counts the same responses with the lexical scorer" in markdown
+    assert "| phase duration (tokens) | rate, lexical scorer |" in markdown
+    assert "last column: lexical scorer)" in markdown
     assert "<th>rate, lexical scorer</th>" in (result.out_dir / "report.html").read_text()
 
 

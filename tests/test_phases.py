@@ -176,6 +176,22 @@ def test_extends_cycle_rejected(tmp_path: Path) -> None:
         load_concept_set(tmp_path / "a.yaml")
     with pytest.raises(ConceptSetError, match="resolved relative to a file"):
         concept_set_from_dict({"name": "a", "extends": "b.yaml"})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"name": "c", "extends": "absent.yaml"}))
+    with pytest.raises(
+        ConceptSetError, match="c.yaml: extends names 'absent.yaml', but .* is not found"
+    ):
+        load_concept_set(tmp_path / "c.yaml")
+
+
+def test_misspelled_key_named_first() -> None:
+    data = small_set()
+    data["concepts"][0]["example"] = data["concepts"][0].pop("examples")
+    with pytest.raises(ConceptSetError, match="unknown key 'example'"):
+        concept_set_from_dict(data)
+    with pytest.raises(
+        ConceptSetError, match="must be a mapping with the keys data, split, got str"
+    ):
+        concept_set_from_dict(small_set(labelled_examples="labels.jsonl"))
 
 
 def write_labels(path: Path) -> None:

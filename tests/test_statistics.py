@@ -50,6 +50,14 @@ def test_logistic_fit_recovers_planted_curve():
     assert fit.predict(np.array([centre]))[0] == pytest.approx(0.5, abs=0.05)
 
 
+def test_logistic_fit_notes_centre_outside():
+    # Rates of 10%, 20% and 30% put the 50% point beyond the largest strength.
+    outcomes = [np.repeat([1.0, 0.0], [k, 10 - k])[:, None] for k in (1, 2, 3)]
+    fit = fit_logistic([0.25, 0.5, 1.0], outcomes, n_bootstrap=10)
+    assert fit.critical_strength > 1.0
+    assert fit.note == "outside the fitted 0.25 to 1"
+
+
 def test_logistic_fit_of_flat_outcomes():
     fit = fit_logistic([0.0, 1.0], [np.zeros((5, 1)), np.zeros((5, 1))], n_bootstrap=10)
     assert math.isnan(fit.critical_strength) or fit.note

@@ -290,8 +290,11 @@ def _add_phase_data_options(
     parser.add_argument(
         "--split",
         default=split,
-        help=f"labelled split to use; train-classifier takes a comma-separated list "
-        f"(default {split})",
+        help=(
+            f"labelled splits to use, comma-separated (default {split})"
+            if "," in split
+            else f"labelled split to use (default {split})"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 

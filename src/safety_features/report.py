@@ -42,6 +42,24 @@ HEADLINE_LABELS = {
 }
 
 
+SELECTION_TEXT = {
+    "specific_attribution": "the features with the highest attribution among those more active "
+    "at onsets than at matched control positions",
+    "attribution": "the features with the highest attribution",
+    "activation_difference": "the features with the largest activation difference between "
+    "onsets and matched control positions",
+    "steering.features": "the features the config lists under steering.features",
+}
+
+
+def clamped_selection_text(metrics: dict) -> str:
+    """Say how the clamped features were picked, since they can differ from the top features."""
+    selection = metrics.get("clamped_selection")
+    if selection not in SELECTION_TEXT:
+        return ""
+    return f"The clamped features are {SELECTION_TEXT[selection]}, so they can differ from the table above."
+
+
 def headline_rows(metrics: dict) -> list[tuple[str, str]]:
     """(condition, safety-phase rate) rows of the run's headline numbers."""
     summary = metrics["summary"]
@@ -340,8 +358,9 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         "",
         "## The clamped features",
         "",
-        "From the feature index of the baseline responses in `index/` (open it with "
-        "`safety-features lookup FEATURE --index index`); one page per feature in "
+        f"{clamped_selection_text(metrics)} The cards come from the feature index of the "
+        "baseline responses in `index/` (open it with `safety-features lookup FEATURE --index "
+        "RUN/index`, where RUN is this run folder); one page per feature in "
         "`dashboard/index.html`.",
         "",
         *markdown_table(CARD_HEADER, [markdown_card_row(row) for row in card_rows(metrics)]),
@@ -396,7 +415,8 @@ def html_detail_sections(metrics: dict) -> str:
         + '<p><img src="attribution.png" alt="onset attribution of the top features"></p>'
     )
     parts.append(
-        "<h2>The clamped features</h2><p>From the feature index of the baseline responses in "
+        f"<h2>The clamped features</h2><p>{html.escape(clamped_selection_text(metrics))} The "
+        "cards come from the feature index of the baseline responses in "
         "<code>index/</code>; one page per feature in "
         '<a href="dashboard/index.html">dashboard/index.html</a>.</p>'
         + html_table(CARD_HEADER, card_rows(metrics))

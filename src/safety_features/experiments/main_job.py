@@ -401,6 +401,9 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
         "top_features": [vars(f) for f in attribution.ranking.top[:k]],
         "top_features_method": attribution.ranking.method,
         "clamped_features": features,
+        "clamped_selection": (
+            "steering.features" if config.steering.features else config.attribution.select_by
+        ),
         "clamped_feature_cards": clamped_cards,
         **experiments,
         "stage_seconds": stage_seconds,

@@ -16,7 +16,13 @@ def interval(estimate: dict, percent: bool = False) -> str:
     return f"{mean:.1f} [{low:.1f}, {high:.1f}]"
 
 
-CONDITION_HEADER = ("condition", "prompts", "safety-phase rate", "onset delay", "phase duration")
+CONDITION_HEADER = (
+    "condition",
+    "prompts",
+    "safety-phase rate",
+    "onset delay (tokens)",
+    "phase duration (tokens)",
+)
 CROSS_CHECK_KEY = "transition_probability_cross_check"
 
 
@@ -78,7 +84,7 @@ def fit_rows(metrics: dict) -> list[tuple[str, str, str]]:
         centre = fit["critical_strength"]
         shown = "-" if not math.isfinite(centre) else f"{centre:.2f} [{low:.2f}, {high:.2f}]"
         width = "-" if not math.isfinite(fit["width"]) else f"{fit['width']:.2f}"
-        rows.append((name, shown, width + (f" ({fit['note']})" if fit["note"] else "")))
+        rows.append((name, shown + (f" ({fit['note']})" if fit["note"] else ""), width))
     return rows
 
 
@@ -144,7 +150,7 @@ def experiment_tables(
     scorer = metrics.get("cross_check_scorer")
     title = "Conditions (95% intervals over prompts and seeds)"
     if scorer is not None:
-        title += f". The last column counts the same responses with the {scorer} scorer"
+        title = f"Conditions (95% intervals over prompts and seeds; last column: {scorer} scorer)"
     tables: list[tuple[str, tuple[str, ...], Sequence[tuple[str, ...]]]] = [
         (
             title,

@@ -135,5 +135,6 @@ def fit_logistic(
             centres.append(-ra / rb)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(centres, [tail, 100 - tail]) if centres else (math.nan, math.nan)
-    note = "" if levels.min() <= -a / b <= levels.max() else "critical strength outside the range"
+    inside = levels.min() <= -a / b <= levels.max()
+    note = "" if inside else f"outside the fitted {levels.min():g} to {levels.max():g}"
     return LogisticFit(-a / b, 1 / b, (float(low), float(high)), converged, note)

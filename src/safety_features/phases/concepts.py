@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -131,7 +132,13 @@ def _load_file(path: Path, extending: tuple[Path, ...]) -> ConceptSet:
     base = None
     if isinstance(data, dict) and "extends" in data:
         target = _string(data["extends"], f"{path}: extends")
-        base = _load_file(path.parent / target, (*extending, path.resolve()))
+        other = Path(os.path.normpath(path.parent / target))
+        if not other.is_file():
+            raise ConceptSetError(
+                f"{path}: extends names {target!r}, but {other} is not found. Give the path "
+                "of another concept set file, relative to this one."
+            )
+        base = _load_file(other, (*extending, path.resolve()))
     return concept_set_from_dict(data, where=str(path), path=path, base=base)
 
 
@@ -316,16 +323,20 @@ def _concept(data: Any, where: str) -> Concept:
 
 def _mapping(data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...]) -> dict:
     if not isinstance(data, dict):
-        raise ConceptSetError(f"{where} must be a mapping, got {type(data).__name__}.")
-    missing = [key for key in required if key not in data]
-    if missing:
-        raise ConceptSetError(f"{where} is missing the field {missing[0]!r}; add it.")
+        raise ConceptSetError(
+            f"{where} must be a mapping with the keys {', '.join(required)}, got "
+            f"{type(data).__name__}."
+        )
+    # Unknown keys first: a misspelled key is more often the cause of a missing one.
     unknown = sorted(set(data) - set(required) - set(optional))
     if unknown:
         raise ConceptSetError(
             f"{where} has unknown key {unknown[0]!r}: valid keys are "
             f"{', '.join(required + optional)}. Remove it or fix its spelling."
         )
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ConceptSetError(f"{where} is missing the field {missing[0]!r}; add it.")
     return data
 
 
