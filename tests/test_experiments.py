@@ -83,6 +83,10 @@ def test_manifest_has_provenance(steer_run):
     assert clamp["values"] == [0.0, 0.0, 0.0]
     assert clamp["feature_ids"] == steer_run.metrics["features"]
     assert schedule["ablate_refusal_direction"][0]["kind"] == "AblateDirection"
+    subtraction = schedule["subtract_refusal_direction_x1"][0]
+    assert subtraction["kind"] == "AddDirection"
+    assert subtraction["coefficient"] == -1.0
+    assert subtraction["positions"] == schedule["add_refusal_direction_x1"][0]["positions"]
 
 
 def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):

@@ -93,6 +93,8 @@ def test_headline_names_trigger_multiple(tiny_run):
     rate = metrics["conditions"]["trigger_features_x2"]["transition_probability"]["mean"]
     report = (result.out_dir / "report.md").read_text()
     assert f"| top features clamped to 2 x max, benign prompts | {rate:.1%} |" in report
+    rate = metrics["summary"]["refusal_direction_subtracted_harmful"]["x1"]
+    assert f"| refusal direction subtracted (x1), harmful prompts | {rate:.1%} |" in report
     assert metrics["clamped_selection"] == "specific_attribution"
     assert "The clamped features are the features with the highest attribution among" in report
     projection = metrics["refusal_direction"]["mean_projection"]
@@ -228,6 +230,7 @@ def test_interventions_conditions(tiny_run):
         "benign_features_zeroed",
         "ablate_refusal_direction",
         "add_refusal_direction_x1",
+        "subtract_refusal_direction_x1",
         "ablate_refusal_direction_on_benign",
     }
 

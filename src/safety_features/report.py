@@ -87,6 +87,8 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
         rows.insert(place, row)
     for strength, rate in summary.get("refusal_direction_added_benign", {}).items():
         rows.append((f"refusal direction added ({strength}), benign prompts", f"{rate:.1%}"))
+    for strength, rate in summary.get("refusal_direction_subtracted_harmful", {}).items():
+        rows.append((f"refusal direction subtracted ({strength}), harmful prompts", f"{rate:.1%}"))
     projection = metrics.get("refusal_direction", {}).get("mean_projection")
     if projection:
         rows.append(

@@ -599,6 +599,14 @@ def refusal_stage(
         names.append(name)
         addition = direction.addition(coefficient, settings.trigger_positions)
         conditions.run(name, "benign", [addition])
+    # Subtracting the direction on harmful prompts is the direction's counterpart of zeroing
+    # features: it moves harmful prompts toward the benign mean instead of to 0.
+    subtracted = {}
+    for coefficient in settings.direction_coefficients:
+        name = f"subtract_refusal_direction_x{coefficient:g}"
+        subtracted[f"x{coefficient:g}"] = name
+        subtraction = direction.addition(-coefficient, settings.trigger_positions)
+        conditions.run(name, "harmful", [subtraction])
     conditions.run("ablate_refusal_direction_on_benign", "benign", [ablation])
     benign_texts = context.baseline_of("benign", context.seeds[0])[: settings.n_side_effect_texts]
     effects = side_effects(context.loaded, benign_texts, [ablation])
@@ -616,6 +624,7 @@ def refusal_stage(
         "decomposition": decomposition.to_dict(),
         "overlap_with_features": len(pursuit & set(features)) / len(features),
         "dose_response": conditions.dose_response(names, list(settings.direction_coefficients)),
+        "subtracted_on_harmful": subtracted,
         "side_effects": {
             **effects.to_dict(),
             "benign_transition_probability": conditions.rate("ablate_refusal_direction_on_benign"),
@@ -768,6 +777,10 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
             name.removeprefix("add_refusal_direction_"): conditions.rate(name)
             for name in conditions.summaries
             if name.startswith("add_refusal_direction_")
+        }
+        summary["refusal_direction_subtracted_harmful"] = {
+            strength: conditions.rate(name)
+            for strength, name in metrics["refusal_direction"]["subtracted_on_harmful"].items()
         }
     return summary
 
