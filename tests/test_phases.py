@@ -169,7 +169,7 @@ def test_extends_merges_concepts(tmp_path: Path) -> None:
     assert merged.background == ("The train leaves at nine.", "The shop opens at ten.")
 
 
-def test_extends_cycle_rejected(tmp_path: Path) -> None:
+def test_extends_errors(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(yaml.safe_dump({"name": "a", "extends": "b.yaml"}))
     (tmp_path / "b.yaml").write_text(yaml.safe_dump({"name": "b", "extends": "a.yaml"}))
     with pytest.raises(ConceptSetError, match="extend each other in a cycle"):

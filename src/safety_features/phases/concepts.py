@@ -108,7 +108,9 @@ def load_concept_set(path: str | Path | None = None) -> ConceptSet:
     Raises ConceptSetError, naming the file, the key and the fix. The causes are a missing file,
     invalid YAML, a missing or unknown key, or a wrong type. Others are a pattern that does not
     compile, a weight outside (0, 1], a duplicate concept name, and an exclusivity pair that
-    names an unknown concept.
+    names an unknown concept. With the keys that build on other files: an `extends` file that
+    is missing or extends back, and `labelled_examples` that match no record or label a concept
+    the set lacks.
     """
     return _load_file(Path(path) if path is not None else DEFAULT_CONCEPT_SET, ())
 
