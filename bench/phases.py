@@ -16,7 +16,8 @@ With --classifier DIR, a trained classifier scorer gets two rows, with and witho
 labelled prompts (the other scorers ignore them).
 
 Speed: generates responses to held-out prompts on the organism, then times the embedding
-detector on those responses (a new scorer, so no cached embeddings), the lexical detector and
+detector on those responses with the default and the labelled concept set (a new scorer each
+time, so no cached embeddings), the lexical detector and
 the classifier if given, and reports the median of --repeats runs. Target: detection takes at
 most 20% of the generation time.
 
