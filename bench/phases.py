@@ -17,9 +17,8 @@ labelled prompts (the other scorers ignore them).
 
 Speed: generates responses to held-out prompts on the organism, then times the embedding
 detector on those responses with the default and the labelled concept set (a new scorer each
-time, so no cached embeddings), the lexical detector and
-the classifier if given, and reports the median of --repeats runs. Target: detection takes at
-most 20% of the generation time.
+time, so no cached embeddings), the lexical detector and the classifier if given, and reports
+the median of --repeats runs. Target: detection takes at most 20% of the generation time.
 
 Prints one JSON object for docs/benchmarks.md.
 """
