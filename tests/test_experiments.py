@@ -5,6 +5,7 @@ import pytest
 import torch
 import yaml
 
+from safety_features.attribution.refusal_direction import prompt_activations
 from safety_features.cli import main
 from safety_features.experiments.conditions import side_effects
 from safety_features.experiments.config import (
@@ -12,7 +13,11 @@ from safety_features.experiments.config import (
     ExperimentConfig,
     SteeringConfig,
 )
-from safety_features.experiments.onsets import ExperimentInputError, matched_random_sets
+from safety_features.experiments.onsets import (
+    AttributionResult,
+    ExperimentInputError,
+    matched_random_sets,
+)
 from safety_features.experiments.report import format_experiment
 from safety_features.experiments.runs import PromptSuiteError, run_experiment
 from safety_features.files import sha256_file
@@ -187,6 +192,42 @@ def test_benign_features_clamped_on_harmful(steer_run):
     assert zeroed["values"] == [0.0] * len(benign["features"])
     assert metrics["conditions"][benign["zeroed_condition"]]["group"] == "benign"
     assert len(benign["zeroed_random_conditions"]) == len(benign["random_conditions"])
+
+
+def test_harmful_specific_selection(tmp_path):
+    config = replace(
+        SMALL,
+        attribution=replace(SMALL.attribution, select_by="harmful_specific"),
+        steering=replace(SMALL.steering, seeds=(0,)),
+    )
+    result = run_experiment(config, tmp_path / "run", steer=False, progress=False)
+
+    # The same ranking, computed here from the refusal direction's prompts.
+    loaded, loaded_sae = load_model("organism:chat"), load_sae(SHIPPED_SAE)
+    pool = sample_prompts(config.seed + 1, "train", config.steering.direction_prompts_per_group)
+
+    def mean_features(group):
+        texts = [p.text for p in pool if p.group == group]
+        with torch.no_grad():
+            acts = prompt_activations(loaded, loaded_sae.hook_name, texts, -1)
+            return loaded_sae.sae.encode(acts).mean(dim=0)
+
+    difference = mean_features("harmful") - mean_features("benign")
+    expected = [int(i) for i in torch.argsort(difference, descending=True)[:3]]
+    attribution = json.loads((result.out_dir / "attribution.json").read_text())
+    assert attribution["selected_features"] == expected
+    assert all(difference[i] > 0 for i in expected)
+
+
+def test_harmful_specific_needs_enough_features():
+    config = AttributionConfig(select_by="harmful_specific")
+    result = AttributionResult(None, None, {}, torch.zeros(4))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs the ranking from with_harmful_specific"):
+        result.selected(config, 2)
+    result = replace(result, harmful_specific=[3, 1])
+    assert result.selected(config, 2) == [3, 1]
+    with pytest.raises(ExperimentInputError, match="Only 2 features are more active on harmful"):
+        result.selected(config, 3)
 
 
 def test_matched_random_sets_follow_activation():

@@ -48,6 +48,8 @@ SELECTION_TEXT = {
     "attribution": "the features with the highest attribution",
     "activation_difference": "the features with the largest activation difference between "
     "onsets and matched control positions",
+    "harmful_specific": "the features most active on harmful relative to benign prompts at the "
+    "last prompt position of the refusal direction's prompts",
     "steering.features": "the features the config lists under steering.features",
 }
 

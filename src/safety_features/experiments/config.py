@@ -12,7 +12,7 @@ from safety_features.organism.corpus import GROUPS
 from safety_features.saes.config import SAETrainingConfig
 from safety_features.steering.interventions import POSITION_NAMES
 
-SELECTIONS = ("attribution", "specific_attribution", "activation_difference")
+SELECTIONS = ("attribution", "specific_attribution", "activation_difference", "harmful_specific")
 SUPPRESS_POSITIONS = (*POSITION_NAMES, "onset_window")
 WANDB_MODES = ("disabled", "offline", "online")
 
@@ -66,10 +66,12 @@ class AttributionConfig:
     onset_groups: tuple[str, ...] = ("harmful",)
     """Prompt groups whose onsets are attributed."""
     select_by: str = "specific_attribution"
-    """Ranking that picks the clamped features: "attribution", "specific_attribution" or
-    "activation_difference". "specific_attribution" keeps the attribution order but only
-    features more active at onsets than at matched control positions, so features that fire
-    on every prompt are left out."""
+    """Ranking that picks the clamped features: "attribution", "specific_attribution",
+    "activation_difference" or "harmful_specific". "specific_attribution" keeps the attribution
+    order but only features more active at onsets than at matched control positions, so
+    features that fire on every prompt are left out. "harmful_specific" ranks features by
+    their mean activation on harmful minus benign prompts at `steering.direction_position` of
+    the refusal direction's prompts, the position just before most onsets."""
     n_top: int = 50
     """Features listed with bootstrap intervals."""
     n_bootstrap: int = 1000

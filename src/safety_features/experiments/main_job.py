@@ -329,7 +329,7 @@ def run_stages(config: RunConfig, folder: Path, out_dir: Path, progress: bool) -
     # 4. Onset attribution.
     mark = time.perf_counter()
     k = config.steering.n_features
-    attribution = attribution_stage(context, config.attribution, k, config.seed)
+    attribution = attribution_stage(context, config.attribution, k, config.seed, config.steering)
     features = list(config.steering.features) or attribution.selected(config.attribution, k)
     write_attribution(folder, attribution, features, k)
     stage_seconds["attribute"] = time.perf_counter() - mark

@@ -85,11 +85,30 @@ class AttributionResult:
     comparison: dict
     maxima: torch.Tensor
     """Maximum activation of every feature over the baseline transcripts."""
+    harmful_specific: list[int] | None = None
+    """The `harmful_specific_order`, set by `with_harmful_specific` for that selection."""
+
+    def with_harmful_specific(
+        self, context: ExperimentContext, settings: SteeringConfig, seed: int
+    ) -> AttributionResult:
+        return replace(self, harmful_specific=harmful_specific_order(context, settings, seed))
 
     def selected(self, config: AttributionConfig, k: int) -> list[int]:
         """Return the k features that `config.select_by` picks (see AttributionConfig)."""
         if config.select_by == "activation_difference":
             return list(self.contrast.feature_ids[:k])
+        if config.select_by == "harmful_specific":
+            if self.harmful_specific is None:
+                raise ValueError(
+                    "select_by='harmful_specific' needs the ranking from with_harmful_specific()."
+                )
+            if len(self.harmful_specific) < k:
+                raise ExperimentInputError(
+                    f"Only {len(self.harmful_specific)} features are more active on harmful than "
+                    f"on benign prompts, fewer than the {k} requested: lower n_features or "
+                    "suppression_sizes, or use another select_by."
+                )
+            return self.harmful_specific[:k]
         if config.select_by == "specific_attribution":
             contrast = zip(self.contrast.feature_ids, self.contrast.scores, strict=True)
             specific = {f for f, score in contrast if score > 0}
@@ -181,9 +200,17 @@ def feature_maxima(
 
 
 def attribution_stage(
-    context: ExperimentContext, config: AttributionConfig, k: int, seed: int
+    context: ExperimentContext,
+    config: AttributionConfig,
+    k: int,
+    seed: int,
+    steering: SteeringConfig | None = None,
 ) -> AttributionResult:
-    """Attribute every onset in the onset groups; rank; compare with both baselines."""
+    """Attribute every onset in the onset groups; rank; compare with both baselines.
+
+    With `select_by: harmful_specific`, `steering` gives the prompts and position of that
+    ranking (see `harmful_specific_order`).
+    """
     responses = [
         r for run in context.baseline.values() for r in run if r.prompt.group in config.onset_groups
     ]
@@ -211,7 +238,10 @@ def attribution_stage(
     maxima = max_feature_activations(context)
     live = torch.nonzero(maxima > 0).flatten().tolist()
     comparison = compare_with_baselines(ranking, contrast.feature_ids, live, k, seed=seed)
-    return AttributionResult(ranking, contrast, comparison, maxima)
+    result = AttributionResult(ranking, contrast, comparison, maxima)
+    if config.select_by == "harmful_specific":
+        result = result.with_harmful_specific(context, steering or SteeringConfig(), seed)
+    return result
 
 
 def check_suppression_sizes(sizes: Sequence[int], d_sae: int) -> None:
@@ -661,6 +691,32 @@ def matched_random_sets(
     return sets
 
 
+@torch.no_grad()
+def prompt_features(
+    context: ExperimentContext, prompts: Sequence[str], position: int
+) -> torch.Tensor:
+    """SAE feature activations at prompt position `position` (from the end), one row per prompt."""
+    sae = context.loaded_sae.sae
+    activations = prompt_activations(
+        context.loaded, context.loaded_sae.hook_name, prompts, position
+    )
+    return sae.encode(activations.to(sae.W_dec.device)).cpu()
+
+
+def harmful_specific_order(
+    context: ExperimentContext, settings: SteeringConfig, seed: int
+) -> list[int]:
+    """Features more active on harmful than on benign prompts at `direction_position` of the
+    refusal direction's prompts, by decreasing difference of mean activation."""
+    harmful, benign, _ = direction_prompts(context, settings, seed)
+    position = settings.direction_position
+    difference = prompt_features(context, harmful, position).mean(dim=0) - prompt_features(
+        context, benign, position
+    ).mean(dim=0)
+    order = torch.argsort(difference, descending=True)
+    return [int(i) for i in order if difference[i] > 0]
+
+
 def benign_feature_stage(
     context: ExperimentContext, conditions: Conditions, settings: SteeringConfig, seed: int
 ) -> dict | None:
@@ -673,15 +729,9 @@ def benign_feature_stage(
     a warning.
     """
     harmful, benign, source = direction_prompts(context, settings, seed)
-    hook, position = context.loaded_sae.hook_name, settings.direction_position
-    sae = context.loaded_sae.sae
-
-    @torch.no_grad()
-    def features_at(prompts: Sequence[str]) -> torch.Tensor:
-        activations = prompt_activations(context.loaded, hook, prompts, position)
-        return sae.encode(activations.to(sae.W_dec.device)).cpu()
-
-    on_harmful, on_benign = features_at(harmful), features_at(benign)
+    position = settings.direction_position
+    on_harmful = prompt_features(context, harmful, position)
+    on_benign = prompt_features(context, benign, position)
     difference = on_benign.mean(dim=0) - on_harmful.mean(dim=0)
     maxima = on_benign.max(dim=0).values
     chosen = [int(i) for i in torch.argsort(difference, descending=True)[: settings.n_features]]

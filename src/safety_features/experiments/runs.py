@@ -326,7 +326,9 @@ def run_experiment(
         )
         context.run_baseline()
         k = config.steering.n_features
-        attribution = attribution_stage(context, config.attribution, k, config.seed)
+        attribution = attribution_stage(
+            context, config.attribution, k, config.seed, config.steering
+        )
         selected = features or attribution.selected(config.attribution, k)
         write_attribution(folder, attribution, selected, k)
         metrics: dict = {
