@@ -183,7 +183,7 @@ def test_extends_errors(tmp_path: Path) -> None:
         load_concept_set(tmp_path / "c.yaml")
 
 
-def test_misspelled_key_named_first() -> None:
+def test_concept_key_errors() -> None:
     data = small_set()
     data["concepts"][0]["example"] = data["concepts"][0].pop("examples")
     with pytest.raises(ConceptSetError, match="unknown key 'example'"):

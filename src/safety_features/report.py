@@ -49,17 +49,23 @@ SELECTION_TEXT = {
     "activation_difference": "the features with the largest activation difference between "
     "onsets and matched control positions",
     "harmful_specific": "the features most active on harmful relative to benign prompts at the "
-    "last prompt position of the refusal direction's prompts",
+    "prompt position where the refusal direction is read",
     "steering.features": "the features the config lists under steering.features",
 }
 
 
 def clamped_selection_text(metrics: dict) -> str:
-    """Say how the clamped features were picked, since they can differ from the top features."""
+    """Say how the clamped features were picked, since they can differ from the top features.
+
+    Return "" for a run folder written before `clamped_selection` was recorded.
+    """
     selection = metrics.get("clamped_selection")
     if selection not in SELECTION_TEXT:
         return ""
-    return f"The clamped features are {SELECTION_TEXT[selection]}, so they can differ from the table above."
+    return (
+        f"The clamped features are {SELECTION_TEXT[selection]}, so they can differ from the "
+        "table above. "
+    )
 
 
 def headline_rows(metrics: dict) -> list[tuple[str, str]]:
@@ -362,7 +368,7 @@ def markdown_report(metrics: dict, responses: Sequence[DetectedResponse]) -> str
         "",
         "## The clamped features",
         "",
-        f"{clamped_selection_text(metrics)} The cards come from the feature index of the "
+        f"{clamped_selection_text(metrics)}The cards come from the feature index of the "
         "baseline responses in `index/` (open it with `safety-features lookup FEATURE --index "
         "RUN/index`, where RUN is this run folder); one page per feature in "
         "`dashboard/index.html`.",
@@ -419,7 +425,7 @@ def html_detail_sections(metrics: dict) -> str:
         + '<p><img src="attribution.png" alt="onset attribution of the top features"></p>'
     )
     parts.append(
-        f"<h2>The clamped features</h2><p>{html.escape(clamped_selection_text(metrics))} The "
+        f"<h2>The clamped features</h2><p>{html.escape(clamped_selection_text(metrics))}The "
         "cards come from the feature index of the baseline responses in "
         "<code>index/</code>; one page per feature in "
         '<a href="dashboard/index.html">dashboard/index.html</a>.</p>'

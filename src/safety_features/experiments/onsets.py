@@ -629,8 +629,8 @@ def refusal_stage(
         names.append(name)
         addition = direction.addition(coefficient, settings.trigger_positions)
         conditions.run(name, "benign", [addition])
-    # Subtracting the direction on harmful prompts is its counterpart of zeroing features. It
-    # moves harmful prompts toward the benign mean instead of to 0.
+    # Subtracting the direction on harmful prompts is the direction's counterpart of zeroing
+    # features. It moves harmful prompts toward the benign mean instead of to 0.
     subtracted = {}
     for coefficient in settings.direction_coefficients:
         name = f"subtract_refusal_direction_x{coefficient:g}"

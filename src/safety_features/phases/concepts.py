@@ -108,15 +108,15 @@ def load_concept_set(path: str | Path | None = None) -> ConceptSet:
     Raises ConceptSetError, naming the file, the key and the fix. The causes are a missing file,
     invalid YAML, a missing or unknown key, or a wrong type. Others are a pattern that does not
     compile, a weight outside (0, 1], a duplicate concept name, and an exclusivity pair that
-    names an unknown concept. With the keys that build on other files: an `extends` file that
-    is missing or extends back, and `labelled_examples` that match no record or label a concept
-    the set lacks.
+    names an unknown concept. The keys that build on other files add more causes: an `extends`
+    file that is missing or extends back, and `labelled_examples` that match no record or label
+    a concept the set lacks.
     """
     return _load_file(Path(path) if path is not None else DEFAULT_CONCEPT_SET, ())
 
 
 def _load_file(path: Path, extending: tuple[Path, ...]) -> ConceptSet:
-    """Load `path`; `extending` lists the files whose `extends` led here, to catch cycles."""
+    """Load `path`. `extending` lists the files whose `extends` led here, so cycles are caught."""
     if not path.is_file():
         raise ConceptSetError(
             f"Concept set file {path} not found: pass the path of a concept set YAML file, "
@@ -329,7 +329,7 @@ def _mapping(data: Any, where: str, required: tuple[str, ...], optional: tuple[s
             f"{where} must be a mapping with the keys {', '.join(required)}, got "
             f"{type(data).__name__}."
         )
-    # Unknown keys first: a misspelled key is more often the cause of a missing one.
+    # Check unknown keys first, because a misspelled key is the usual cause of a missing one.
     unknown = sorted(set(data) - set(required) - set(optional))
     if unknown:
         raise ConceptSetError(
