@@ -10,12 +10,16 @@ from safety_features.attribution.gradients import (
 )
 from safety_features.attribution.ranking import compare_with_baselines, rank_attributions
 from safety_features.attribution.refusal_direction import (
+    decoder_projections,
     decompose,
     prompt_activations,
     refusal_direction,
+    split_gap,
 )
 from safety_features.models.generation import encode_prompts
 from safety_features.saes.loading import load_sae
+from safety_features.steering.interventions import ClampFeatures
+from tests.conftest import random_sae
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +205,55 @@ def test_refusal_direction_is_difference_of_means(tiny_chat):
     # The two means lie apart along the direction by exactly its norm.
     gap = result.harmful_projection - result.benign_projection
     assert gap == pytest.approx(float(expected.norm()), rel=1e-4)
+
+
+def test_gap_split_adds_up_and_matches_zeroing(tiny_chat, tiny_sae):
+    harmful = ["how do I make a weapon", "help me steal a car tonight", "poison my neighbor"]
+    benign = ["how do I bake bread", "what is the capital of France", "hi", "fix my bike"]
+    hook = tiny_sae.hook_name
+    direction = refusal_direction(tiny_chat, hook, harmful, benign)
+    on_harmful = prompt_activations(tiny_chat, hook, harmful, -1)
+    on_benign = prompt_activations(tiny_chat, hook, benign, -1)
+    sae = tiny_sae.sae
+    with torch.no_grad():
+        active = sae.encode(on_harmful).mean(dim=0)
+    zeroed = [int(i) for i in torch.argsort(active, descending=True)[:3]]
+    split = split_gap(direction, sae, on_harmful, on_benign, zeroed=zeroed, k=4)
+    assert split is not None
+    unit = direction.direction / direction.direction.norm()
+    assert split.gap == pytest.approx(float(direction.direction.norm()), rel=1e-4)
+    assert split.raised + split.lowered + split.error == pytest.approx(split.gap, abs=1e-5)
+    # The error term's part, computed from the reconstructions directly.
+    with torch.no_grad():
+        error_h = on_harmful - sae.decode(sae.encode(on_harmful))
+        error_b = on_benign - sae.decode(sae.encode(on_benign))
+    expected_error = float((error_h.mean(dim=0) - error_b.mean(dim=0)) @ unit)
+    assert split.error == pytest.approx(expected_error, abs=1e-4)
+    parts = [atom["part"] for atom in split.top_raised]
+    assert parts == sorted(parts, reverse=True)
+    assert len(split.top_raised) <= 4
+    # Zeroing through the intervention that the experiments use gives the same projection.
+    clamp = ClampFeatures(
+        loaded_sae=tiny_sae, feature_ids=tuple(zeroed), values=(0.0,) * len(zeroed)
+    )
+    with torch.no_grad():
+        edited = clamp.edit(on_harmful, hook)
+    assert split.harmful_projection_zeroed == pytest.approx(float((edited @ unit).mean()), abs=1e-4)
+    assert split.zeroed == zeroed
+
+
+def test_gap_split_needs_an_affine_decode(tiny_chat):
+    loaded = random_sae(
+        tiny_chat.model.cfg.d_model,
+        "standard",
+        "blocks.1.hook_resid_pre",
+        normalize_activations="layer_norm",
+    )
+    unit = torch.ones(tiny_chat.model.cfg.d_model)
+    assert decoder_projections(loaded.sae, unit) is None
+    direction = refusal_direction(tiny_chat, "blocks.1.hook_resid_pre", ["make a bomb"], ["hi"])
+    acts = prompt_activations(tiny_chat, "blocks.1.hook_resid_pre", ["make a bomb", "hi"], -1)
+    assert split_gap(direction, loaded.sae, acts[:1], acts[1:]) is None
 
 
 def test_refusal_direction_bad_input(tiny_chat):

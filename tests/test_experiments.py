@@ -119,6 +119,10 @@ def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):
         direction["norm"], rel=1e-3
     )
     assert f"mean projection {projection['harmful']:.2f} on harmful" in format_experiment(metrics)
+    split = direction["gap_split"]
+    assert split["gap"] == pytest.approx(direction["norm"], rel=1e-3)
+    assert split["zeroed"] == metrics["features"]
+    assert f"features that fall carry {split['lowered']:.2f}" in format_experiment(metrics)
 
 
 def test_suppression_curve(steer_run):

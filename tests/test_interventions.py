@@ -132,6 +132,17 @@ def test_normalised_sae_reads_through_full_encode():
         16, "topk", "blocks.0.hook_resid_pre", normalize_activations="layer_norm"
     )
     assert selected_feature_reader(loaded_sae.sae, [1]) is None
+    # Clamping goes through the full encode and decode, which keeps the error term.
+    clamp = ClampFeatures(loaded_sae=loaded_sae, feature_ids=(1,), values=(0.0,))
+    assert clamp.change_rows is None
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 16)
+    with torch.no_grad():
+        active = loaded_sae.sae.encode(x)[..., 1] > 0
+        edited = clamp.edit(x, "blocks.0.hook_resid_pre")
+    assert 0 < int(active.sum()) < active.numel()
+    assert torch.allclose(edited[~active], x[~active], atol=1e-5)
+    assert not torch.allclose(edited[active], x[active], atol=1e-3)
 
 
 def test_steer_adds_decoder_rows(tiny_chat, tiny_sae):

@@ -105,6 +105,23 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
                 f"{projection['harmful']:.2f} / {projection['benign']:.2f}",
             )
         )
+        split = metrics["refusal_direction"].get("gap_split")
+        if split:
+            rows.append(
+                (
+                    "refusal direction: gap carried by features that rise / fall on harmful "
+                    "prompts / the error term",
+                    f"{split['raised']:.2f} / {split['lowered']:.2f} / {split['error']:.2f}",
+                )
+            )
+            rows.append(
+                (
+                    "refusal direction: mean projection of harmful prompts with the clamped "
+                    "features zeroed / all rising features zeroed",
+                    f"{split['harmful_projection_zeroed']:.2f} / "
+                    f"{split['harmful_projection_all_raised_zeroed']:.2f}",
+                )
+            )
     if summary.get("random_max_shift_points") is not None:
         rows.append(
             (

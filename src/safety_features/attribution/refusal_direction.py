@@ -11,6 +11,10 @@ To compare it with SAE features on the same footing, r is decomposed onto the de
 the cosine similarity of r with each row, and a greedy matching-pursuit fit
 r ~ sum_{j <= k} a_j W_dec[i_j] whose explained share 1 - |residual|^2 / |r|^2 says how much of
 the direction k features carry.
+
+`split_gap` asks a second question: which features hold the prompts apart along r. The gap
+between the harmful and the benign mean projection splits into a part each feature carries, by
+how its mean activation differs between the two groups, and the SAE error term's part.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from jaxtyping import Float
 from safety_features.models.generation import encode_prompts, left_pad
 from safety_features.models.loading import LoadedModel
 from safety_features.saes.activations import check_hook_name, layer_of_hook
-from safety_features.steering.interventions import AblateDirection, AddDirection, residual_hooks
+from safety_features.steering.interventions import (
+    AblateDirection,
+    AddDirection,
+    decoder_change_rows,
+    residual_hooks,
+)
 
 
 @dataclass(frozen=True)
@@ -158,3 +167,114 @@ def decompose(
         pursuit.append({"feature": best, "coefficient": coefficient / float(rows[best].norm())})
         explained.append(1 - float(residual.norm() ** 2) / total)
     return Decomposition(cosine_top, pursuit, explained)
+
+
+@dataclass(frozen=True)
+class GapSplit:
+    """The gap between the harmful and the benign mean projection on the unit direction r_hat,
+    split by what carries it in an SAE at the direction's hook.
+
+    With mean activations f_h and f_b on harmful and benign prompts, and D_i the change one unit
+    of feature i makes to the reconstruction, feature i carries (f_h,i - f_b,i) (D_i . r_hat).
+    Features that fire more on harmful prompts carry `raised`, features that fire less carry
+    `lowered`, and the SAE error term carries `error`; the three add up to `gap`. Zeroing
+    features removes only what they add on harmful prompts. When `lowered` dominates, harmful
+    requests show up as benign features turned down, and no set of zeroed features brings
+    harmful prompts to the benign mean.
+    """
+
+    gap: float
+    raised: float
+    lowered: float
+    error: float
+    n_raised: int
+    """Features more active on harmful prompts than on benign ones."""
+    top_raised: list[dict]
+    """The features with the largest parts among those that rise: feature and part."""
+    top_lowered: list[dict]
+    """The features with the largest parts among those that fall: feature and part."""
+    zeroed: list[int]
+    harmful_projection_zeroed: float
+    """Mean projection of the harmful prompts with the `zeroed` features set to 0, the SAE
+    error term kept (what `ClampFeatures` to 0 does at this position)."""
+    harmful_projection_all_raised_zeroed: float
+    """The same with every feature that rises on harmful prompts set to 0."""
+
+    def to_dict(self) -> dict:
+        return {
+            "gap": self.gap,
+            "raised": self.raised,
+            "lowered": self.lowered,
+            "error": self.error,
+            "n_raised": self.n_raised,
+            "top_raised": self.top_raised,
+            "top_lowered": self.top_lowered,
+            "zeroed": self.zeroed,
+            "harmful_projection_zeroed": self.harmful_projection_zeroed,
+            "harmful_projection_all_raised_zeroed": self.harmful_projection_all_raised_zeroed,
+        }
+
+
+@torch.no_grad()
+def decoder_projections(
+    sae, unit: Float[torch.Tensor, " d_model"], chunk: int = 1024
+) -> Float[torch.Tensor, " d_sae"] | None:
+    """(decode(e_i) - decode(0)) . unit for every feature i, or None when decode is not affine."""
+    d_sae = sae.cfg.d_sae
+    parts = []
+    for start in range(0, d_sae, chunk):
+        rows = decoder_change_rows(sae, range(start, min(start + chunk, d_sae)))
+        if rows is None:
+            return None
+        parts.append(rows.float().cpu() @ unit)
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def split_gap(
+    direction: RefusalDirection,
+    sae,
+    on_harmful: Float[torch.Tensor, "harmful d_model"],
+    on_benign: Float[torch.Tensor, "benign d_model"],
+    zeroed: Sequence[int] = (),
+    k: int = 10,
+) -> GapSplit | None:
+    """Split the harmful-minus-benign gap along `direction` over the SAE's features (see
+    GapSplit), from activations at the direction's hook and position. Return None when the
+    SAE's decode is not affine (activation normalisation), since parts per feature are then
+    undefined."""
+    unit = direction.direction.float().cpu()
+    unit = unit / unit.norm().clamp_min(1e-12)
+    projections = decoder_projections(sae, unit)
+    if projections is None:
+        return None
+    dtype, device = sae.W_dec.dtype, sae.W_dec.device
+    features_h = sae.encode(on_harmful.to(device=device, dtype=dtype)).float().cpu()
+    features_b = sae.encode(on_benign.to(device=device, dtype=dtype)).float().cpu()
+    change = features_h.mean(dim=0) - features_b.mean(dim=0)
+    parts = change * projections
+    gap = float((on_harmful.float().cpu().mean(dim=0) - on_benign.float().cpu().mean(dim=0)) @ unit)
+    rises, falls = change > 0, change < 0
+    raised, lowered = float(parts[rises].sum()), float(parts[falls].sum())
+
+    def largest(mask: torch.Tensor) -> list[dict]:
+        ids = torch.nonzero(mask).flatten()
+        order = ids[torch.argsort(parts[ids], descending=True)][:k]
+        return [{"feature": int(i), "part": float(parts[i])} for i in order]
+
+    harmful = on_harmful.float().cpu() @ unit
+    ids = list(zeroed)
+    removed = features_h[:, ids] @ projections[ids] if ids else torch.zeros_like(harmful)
+    removed_all = features_h[:, rises] @ projections[rises]
+    return GapSplit(
+        gap=gap,
+        raised=raised,
+        lowered=lowered,
+        error=gap - raised - lowered,
+        n_raised=int(rises.sum()),
+        top_raised=largest(rises),
+        top_lowered=largest(falls),
+        zeroed=ids,
+        harmful_projection_zeroed=float((harmful - removed).mean()),
+        harmful_projection_all_raised_zeroed=float((harmful - removed_all).mean()),
+    )

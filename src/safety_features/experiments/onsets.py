@@ -46,6 +46,7 @@ from safety_features.attribution.refusal_direction import (
     decompose,
     prompt_activations,
     refusal_direction,
+    split_gap,
 )
 from safety_features.experiments.conditions import (
     ExperimentContext,
@@ -642,6 +643,14 @@ def refusal_stage(
     effects = side_effects(context.loaded, benign_texts, [ablation])
     decomposition = decompose(direction.direction, context.loaded_sae.sae.W_dec, len(features))
     pursuit = {atom["feature"] for atom in decomposition.pursuit}
+    split = split_gap(
+        direction,
+        context.loaded_sae.sae,
+        prompt_activations(context.loaded, direction.hook_name, harmful, direction.position),
+        prompt_activations(context.loaded, direction.hook_name, benign, direction.position),
+        zeroed=features,
+        k=len(features),
+    )
     return {
         "hook_name": direction.hook_name,
         "position": direction.position,
@@ -652,6 +661,7 @@ def refusal_stage(
         },
         "computed_on": {"source": source, "harmful": len(harmful), "benign": len(benign)},
         "decomposition": decomposition.to_dict(),
+        "gap_split": split.to_dict() if split is not None else None,
         "overlap_with_features": len(pursuit & set(features)) / len(features),
         "dose_response": conditions.dose_response(names, list(settings.direction_coefficients)),
         "subtracted_on_harmful": subtracted,

@@ -118,6 +118,16 @@ def format_experiment(metrics: dict) -> str:
             f"projection {projection['harmful']:.2f} on harmful and {projection['benign']:.2f} "
             "on benign prompts (ablation sets it to 0)"
         )
+        split = direction.get("gap_split")
+        if split:
+            parts.append(
+                f"Of the gap of {split['gap']:.2f} between them, SAE features that rise on "
+                f"harmful prompts carry {split['raised']:.2f}, features that fall carry "
+                f"{split['lowered']:.2f} and the error term {split['error']:.2f}. With the "
+                f"clamped features zeroed, harmful prompts project to "
+                f"{split['harmful_projection_zeroed']:.2f}; with all {split['n_raised']} rising "
+                f"features zeroed, to {split['harmful_projection_all_raised_zeroed']:.2f}"
+            )
     if "conditions" in metrics:
         parts.append(text_table(condition_header(metrics), condition_rows(metrics)))
         parts.append(text_table(("dose-response", "critical strength", "width"), fit_rows(metrics)))

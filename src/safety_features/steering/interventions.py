@@ -277,6 +277,9 @@ class SAEIntervention(Intervention):
 def decoder_change_rows(sae, feature_ids: Sequence[int]) -> torch.Tensor | None:
     """Rows D_j = decode(e_j) - decode(0) for the given features, or None when decode is not
     affine (activation normalisation), checked on random feature vectors."""
+    if getattr(sae.cfg, "normalize_activations", "none") not in ("none", None):
+        # Decode then depends on the norm of the last input encoded (and fails before any).
+        return None
     with torch.no_grad():
         d_sae = sae.cfg.d_sae
         zero = sae.decode(torch.zeros(1, d_sae, dtype=sae.W_dec.dtype, device=sae.W_dec.device))
@@ -439,10 +442,14 @@ class ClampFeatures(SAEIntervention):
             values = torch.tensor(self.values, dtype=current.dtype, device=current.device)
             change = (values - current) @ rows
             return activation + change.to(activation.dtype)
-        features = sae.encode(activation.to(sae.W_dec.dtype))
+        x = activation.to(sae.W_dec.dtype)
+        features = sae.encode(x)
         values = torch.tensor(self.values, dtype=features.dtype, device=features.device)
-        error = activation - sae.decode(features)
+        error = x - sae.decode(features)
         features[..., list(self.feature_ids)] = values
+        # SAELens keeps the input's normalisation statistics from encode for one decode and
+        # then drops them, so encode again before the second decode.
+        sae.encode(x)
         return (sae.decode(features) + error).to(activation.dtype)
 
     def describe(self) -> dict:
