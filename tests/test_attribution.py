@@ -218,8 +218,10 @@ def test_gap_split_adds_up_and_matches_zeroing(tiny_chat, tiny_sae):
     with torch.no_grad():
         active = sae.encode(on_harmful).mean(dim=0)
     zeroed = [int(i) for i in torch.argsort(active, descending=True)[:3]]
+
     split = split_gap(direction, sae, on_harmful, on_benign, zeroed=zeroed, k=4)
     assert split is not None
+
     unit = direction.direction / direction.direction.norm()
     assert split.gap == pytest.approx(float(direction.direction.norm()), rel=1e-4)
     assert split.raised + split.lowered + split.error == pytest.approx(split.gap, abs=1e-5)
@@ -229,9 +231,11 @@ def test_gap_split_adds_up_and_matches_zeroing(tiny_chat, tiny_sae):
         error_b = on_benign - sae.decode(sae.encode(on_benign))
     expected_error = float((error_h.mean(dim=0) - error_b.mean(dim=0)) @ unit)
     assert split.error == pytest.approx(expected_error, abs=1e-4)
+
     parts = [atom["part"] for atom in split.top_raised]
     assert parts == sorted(parts, reverse=True)
     assert len(split.top_raised) <= 4
+
     # Zeroing through the intervention that the experiments use gives the same projection.
     clamp = ClampFeatures(
         loaded_sae=tiny_sae, feature_ids=tuple(zeroed), values=(0.0,) * len(zeroed)
