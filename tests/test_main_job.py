@@ -105,7 +105,10 @@ def test_headline_names_trigger_multiple(tiny_run):
     split = metrics["refusal_direction"]["gap_split"]
     assert split["zeroed"] == metrics["clamped_features"]
     parts = f"{split['raised']:.2f} / {split['lowered']:.2f} / {split['error']:.2f}"
-    assert f"fall on harmful prompts / the error term | {parts} |" in report
+    assert (
+        f"| refusal direction: gap from rising / falling features / error term | {parts} |"
+        in report
+    )
 
 
 def test_lookup_stage_outputs(tiny_run, capsys):

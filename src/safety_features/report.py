@@ -109,15 +109,13 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
         if split:
             rows.append(
                 (
-                    "refusal direction: gap carried by features that rise / fall on harmful "
-                    "prompts / the error term",
+                    "refusal direction: gap from rising / falling features / error term",
                     f"{split['raised']:.2f} / {split['lowered']:.2f} / {split['error']:.2f}",
                 )
             )
             rows.append(
                 (
-                    "refusal direction: mean projection of harmful prompts with the clamped "
-                    "features zeroed / all rising features zeroed",
+                    "refusal direction: harmful projection, clamped / all rising zeroed",
                     f"{split['harmful_projection_zeroed']:.2f} / "
                     f"{split['harmful_projection_all_raised_zeroed']:.2f}",
                 )

@@ -177,10 +177,10 @@ class GapSplit:
     With mean activations f_h and f_b on harmful and benign prompts, and D_i the change one unit
     of feature i makes to the reconstruction, feature i carries (f_h,i - f_b,i) (D_i . r_hat).
     Features that fire more on harmful prompts carry `raised`, features that fire less carry
-    `lowered`, and the SAE error term carries `error`. The three add up to `gap`. Zeroing
-    features removes only what they add on harmful prompts. When `lowered` dominates, harmful
-    requests show up as benign features turned down, and no set of zeroed features brings
-    harmful prompts to the benign mean.
+    `lowered`, and the SAE error term carries `error`. The three add up to `gap`. Zeroing a
+    feature removes what it adds on harmful prompts, and it cannot give back what the falling
+    features lost. When `lowered` dominates, harmful requests show up mostly as benign features
+    turned down. The zeroed projections measure how far zeroing moves harmful prompts.
     """
 
     gap: float
