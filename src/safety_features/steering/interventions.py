@@ -278,7 +278,8 @@ def decoder_change_rows(sae, feature_ids: Sequence[int]) -> torch.Tensor | None:
     """Rows D_j = decode(e_j) - decode(0) for the given features, or None when decode is not
     affine (activation normalisation), checked on random feature vectors."""
     if getattr(sae.cfg, "normalize_activations", "none") not in ("none", None):
-        # Decode then depends on the norm of the last input encoded (and fails before any).
+        # SAELens rescales the input in encode, and some normalisations undo it in decode with
+        # the last encoded input's statistics, so decode alone is not a fixed affine map.
         return None
     with torch.no_grad():
         d_sae = sae.cfg.d_sae
