@@ -5,9 +5,10 @@ import yaml
 
 from safety_features.cli import main
 from safety_features.experiments.config import AttributionConfig, RunConfig, SteeringConfig
-from safety_features.experiments.main_job import RunFolderError, run_main_job
+from safety_features.experiments.main_job import RunFolderError, obtain_sae, run_main_job
 from safety_features.lookup.store import open_index
 from safety_features.report import card_rows, markdown_card_row
+from safety_features.saes.loading import SAELoadError
 from tests.conftest import TINY_SAE_CONFIG, tiny_sae_config
 
 
@@ -380,3 +381,17 @@ def test_cli_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("safety-features 0.")
+
+
+def test_missing_sae_path_warns_or_stops(tiny_chat, tmp_path, caplog):
+    missing = tmp_path / "no-such-sae"
+    stop = RunConfig(sae_path=str(missing), train_sae_if_missing=False)
+    with pytest.raises(SAELoadError, match="no-such-sae"):
+        obtain_sae(stop, tiny_chat, tmp_path / "run-stop", progress=False)
+
+    train = RunConfig(sae_path=str(missing), sae_training=tiny_sae_config(tmp_path / "activations"))
+    with caplog.at_level("WARNING", logger="safety_features.experiments.main_job"):
+        loaded_sae, origin = obtain_sae(train, tiny_chat, tmp_path / "run-train", progress=False)
+    assert origin == "trained"
+    assert loaded_sae.hook_name == tiny_sae_config(tmp_path).hook_name
+    assert "set train_sae_if_missing: false to stop instead" in caplog.text

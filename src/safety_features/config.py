@@ -85,7 +85,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and not isinstance(value, hint):
-        raise ConfigError(f"{where}={value!r} is invalid: expected {hint.__name__}.")
+        fix = "Quote it as text." if hint is str else "Write it without quotes."
+        raise ConfigError(f"{where}={value!r} is invalid: expected {hint.__name__}. {fix}")
     return value
 
 

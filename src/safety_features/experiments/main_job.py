@@ -111,7 +111,12 @@ def obtain_sae(
             loaded_sae = load_sae(path)
             check_sae_fits(loaded_sae, loaded)
             return loaded_sae, "loaded"
-        logger.info("No SAE at %s; training one into the run folder", path)
+        logger.warning(
+            "No SAE at %s, so the job trains one into the run folder (about 15 minutes on 2 CPU "
+            "cores with the shipped SAE's settings). Fix sae_path, or set train_sae_if_missing: "
+            "false to stop instead.",
+            path,
+        )
     result = train_sae(
         config.sae_training,
         out_dir / "sae",

@@ -54,12 +54,10 @@ def format_card(card: dict, colour: bool = False) -> str:
         lines.append(
             "  attribution rank: "
             + ", ".join(
-                f"{r['rank']} of {r['of']}" if r["rank"] else f"not in the top {r['of']}"
+                (f"{r['rank']} of {r['of']}" if r["rank"] else f"not in the top {r['of']}")
+                + f" ({r['run']})"
                 for r in ranks
             )
-            + " ("
-            + ", ".join(r["run"] for r in ranks)
-            + ")"
         )
     else:
         lines.append("  attribution rank: no attribution run with this SAE found")

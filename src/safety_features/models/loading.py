@@ -225,8 +225,8 @@ def load_cached_hub_model(name: str, device: str, dtype: torch.dtype) -> LoadedM
     except OSError as error:
         raise ModelLoadError(
             f"The weights of {official!r} are not in the local Hugging Face cache ({error}). "
-            f"Download them where a network is available (`huggingface-cli download {official}`) "
-            "and copy the cache folder here."
+            f"Download them where a network is available (`hf download {official}`, the "
+            "command-line tool of huggingface_hub) and copy the cache folder here."
         ) from error
     model.eval()
     tokenizer = model.tokenizer

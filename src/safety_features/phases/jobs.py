@@ -59,7 +59,10 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise PhasesInputError(f"{where} is not valid JSON: {error}.") from error
+            raise PhasesInputError(
+                f"{where} is not valid JSON: {error}. Write one JSON object per line, with id, "
+                "prompt and response."
+            ) from error
         if not isinstance(record, dict):
             raise PhasesInputError(f"{where} must be a JSON object with id, prompt and response.")
         for field in ("id", "prompt"):
