@@ -12,13 +12,14 @@ the cosine similarity of r with each row, and a greedy matching-pursuit fit
 r ~ sum_{j <= k} a_j W_dec[i_j] whose explained share 1 - |residual|^2 / |r|^2 says how much of
 the direction k features carry.
 
-`split_gap` asks a second question: which features hold the prompts apart along r. The gap
-between the harmful and the benign mean projection splits into a part each feature carries, by
-how its mean activation differs between the two groups, and the SAE error term's part.
+`split_gap` asks which features hold the prompts apart along r. It splits the gap between the
+harmful and the benign mean projection into one part per feature, from how its mean activation
+differs between the two groups, plus the part of the SAE error term.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,6 +104,21 @@ def refusal_direction(
     position: int = -1,
 ) -> RefusalDirection:
     """Difference of mean activations between harmful and benign prompts (see module docstring)."""
+    direction, _, _ = refusal_direction_with_activations(
+        loaded, hook_name, harmful, benign, position
+    )
+    return direction
+
+
+def refusal_direction_with_activations(
+    loaded: LoadedModel,
+    hook_name: str,
+    harmful: Sequence[str],
+    benign: Sequence[str],
+    position: int = -1,
+) -> tuple[RefusalDirection, torch.Tensor, torch.Tensor]:
+    """Compute `refusal_direction` and also return the harmful and benign activations it was
+    computed from, one row per prompt, for analyses such as `split_gap`."""
     check_hook_name(loaded, hook_name)
     if not harmful or not benign:
         raise ValueError(
@@ -115,7 +131,7 @@ def refusal_direction(
     on_benign = prompt_activations(loaded, hook_name, benign, position)
     difference = on_harmful.mean(dim=0) - on_benign.mean(dim=0)
     unit = difference / difference.norm().clamp_min(1e-12)
-    return RefusalDirection(
+    direction = RefusalDirection(
         difference,
         hook_name,
         position,
@@ -124,6 +140,7 @@ def refusal_direction(
         harmful_projection=float((on_harmful @ unit).mean()),
         benign_projection=float((on_benign @ unit).mean()),
     )
+    return direction, on_harmful, on_benign
 
 
 @dataclass(frozen=True)
@@ -201,25 +218,15 @@ class GapSplit:
     """The same with every feature that rises on harmful prompts set to 0."""
 
     def to_dict(self) -> dict:
-        return {
-            "gap": self.gap,
-            "raised": self.raised,
-            "lowered": self.lowered,
-            "error": self.error,
-            "n_raised": self.n_raised,
-            "top_raised": self.top_raised,
-            "top_lowered": self.top_lowered,
-            "zeroed": self.zeroed,
-            "harmful_projection_zeroed": self.harmful_projection_zeroed,
-            "harmful_projection_all_raised_zeroed": self.harmful_projection_all_raised_zeroed,
-        }
+        return dataclasses.asdict(self)
 
 
 @torch.no_grad()
 def decoder_projections(
     sae, unit: Float[torch.Tensor, " d_model"], chunk: int = 1024
 ) -> Float[torch.Tensor, " d_sae"] | None:
-    """(decode(e_i) - decode(0)) . unit for every feature i, or None when decode is not affine."""
+    """Project each feature's change to the reconstruction, decode(e_i) - decode(0), onto
+    `unit`. Return None when decode is not affine."""
     d_sae = sae.cfg.d_sae
     parts = []
     for start in range(0, d_sae, chunk):

@@ -45,7 +45,7 @@ from safety_features.attribution.ranking import (
 from safety_features.attribution.refusal_direction import (
     decompose,
     prompt_activations,
-    refusal_direction,
+    refusal_direction_with_activations,
     split_gap,
 )
 from safety_features.experiments.conditions import (
@@ -615,7 +615,7 @@ def refusal_stage(
     seed: int,
 ) -> dict:
     harmful, benign, source = direction_prompts(context, settings, seed)
-    direction = refusal_direction(
+    direction, on_harmful, on_benign = refusal_direction_with_activations(
         context.loaded,
         context.loaded_sae.hook_name,
         harmful,
@@ -644,12 +644,7 @@ def refusal_stage(
     decomposition = decompose(direction.direction, context.loaded_sae.sae.W_dec, len(features))
     pursuit = {atom["feature"] for atom in decomposition.pursuit}
     split = split_gap(
-        direction,
-        context.loaded_sae.sae,
-        prompt_activations(context.loaded, direction.hook_name, harmful, direction.position),
-        prompt_activations(context.loaded, direction.hook_name, benign, direction.position),
-        zeroed=features,
-        k=len(features),
+        direction, context.loaded_sae.sae, on_harmful, on_benign, zeroed=features, k=len(features)
     )
     return {
         "hook_name": direction.hook_name,
