@@ -160,6 +160,23 @@ def test_card_of_a_feature(index):
     assert "[[" in text
 
 
+def test_repeated_contexts_are_shown_once(index):
+    """A window stored twice (a corpus that repeats a response) is one context with 2 copies."""
+    feature = int(np.argmax(index.features["density"]))
+    before = feature_card(index, feature)["top_contexts"]
+    assert len(before) >= 2 and all(item["copies"] == 1 for item in before)
+    features = {name: array.copy() for name, array in index.features.items()}
+    for name in ("top_values", "top_tokens", "top_windows"):
+        features[name][feature, 1] = features[name][feature, 0]
+    card = feature_card(replace(index, features=features), feature)
+    after = card["top_contexts"]
+    assert len(after) == len(before) - 1
+    assert after[0]["copies"] == 2
+    assert [item["tokens"] for item in after[1:]] == [item["tokens"] for item in before[2:]]
+    assert "(2 copies)" in format_card(card)
+    assert "<td>2</td>" in feature_page(card)
+
+
 def test_feature_out_of_range(index):
     with pytest.raises(LookupInputError, match="Feature 8192 is out of range.*0 to 8191"):
         feature_card(index, 8192)

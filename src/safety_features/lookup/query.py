@@ -46,13 +46,22 @@ def contexts(index: FeatureIndex, feature: int, kind: str) -> list[dict]:
     offsets = np.arange(
         -index.meta["config"]["context_before"], index.meta["config"]["context_after"] + 1
     )
-    result = []
+    result: list[dict] = []
+    seen: dict[tuple, dict] = {}
     for value, centre, window in zip(values, centres, windows, strict=True):
         if centre < 0 or value <= 0:
             continue
         tokens = centre + offsets
         tokens = np.where(np.isnan(window), -1, tokens)
-        result.append({"value": float(value), **context(index, tokens, window, int(centre))})
+        record = {"value": float(value), **context(index, tokens, window, int(centre))}
+        # A corpus that repeats a response gives the same window more than once: show it once.
+        key = (tuple(record["tokens"]), record["centre"])
+        if key in seen:
+            seen[key]["copies"] += 1
+            continue
+        record["copies"] = 1
+        seen[key] = record
+        result.append(record)
     return result
 
 

@@ -64,7 +64,8 @@ def format_card(card: dict, colour: bool = False) -> str:
     for title, key in (("top contexts", "top_contexts"), ("quantile samples", "quantile_samples")):
         lines.append(f"  {title}:")
         for item in card[key]:
-            lines.append(f"    {item['value']:7.3f}  {context_line(item, colour)}")
+            copies = f"  ({item['copies']} copies)" if item.get("copies", 1) > 1 else ""
+            lines.append(f"    {item['value']:7.3f}  {context_line(item, colour)}{copies}")
         if not card[key]:
             lines.append("    (the feature never fires on the corpus)")
     return "\n".join(lines)
@@ -99,12 +100,13 @@ def feature_page(card: dict) -> str:
         ("Samples at activation quantiles", "quantile_samples"),
     ):
         items = "".join(
-            f"<tr><td>{item['value']:.3f}</td><td>{escape(str(item['group']))}</td>"
+            f"<tr><td>{item['value']:.3f}</td><td>{item.get('copies', 1)}</td>"
+            f"<td>{escape(str(item['group']))}</td>"
             f"<td class='ctx'>{token_spans(item, peak)}</td></tr>"
             for item in card[key]
         )
         rows.append(
-            f"<h2>{title}</h2><table><tr><th>activation</th><th>group</th><th>context</th></tr>{items}</table>"
+            f"<h2>{title}</h2><table><tr><th>activation</th><th>copies</th><th>group</th><th>context</th></tr>{items}</table>"
         )
     enrichment = "".join(
         f"<tr><td>{escape(label)}</td><td>{value:.3f}</td></tr>"
