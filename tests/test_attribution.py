@@ -235,6 +235,9 @@ def test_gap_split_adds_up_and_matches_zeroing(tiny_chat, tiny_sae):
     parts = [atom["part"] for atom in split.top_raised]
     assert parts == sorted(parts, reverse=True)
     assert len(split.top_raised) <= 4
+    rising = set(torch.nonzero(active > sae.encode(on_benign).mean(dim=0)).flatten().tolist())
+    assert set(split.raised_features) == rising and split.n_raised == len(rising)
+    assert split.raised_features[: len(parts)] == [atom["feature"] for atom in split.top_raised]
 
     # Zeroing through the intervention that the experiments use gives the same projection.
     clamp = ClampFeatures(
@@ -244,6 +247,16 @@ def test_gap_split_adds_up_and_matches_zeroing(tiny_chat, tiny_sae):
         edited = clamp.edit(on_harmful, hook)
     assert split.harmful_projection_zeroed == pytest.approx(float((edited @ unit).mean()), abs=1e-4)
     assert split.zeroed == zeroed
+    every_rising = ClampFeatures(
+        loaded_sae=tiny_sae,
+        feature_ids=tuple(split.raised_features),
+        values=(0.0,) * split.n_raised,
+    )
+    with torch.no_grad():
+        edited = every_rising.edit(on_harmful, hook)
+    assert split.harmful_projection_all_raised_zeroed == pytest.approx(
+        float((edited @ unit).mean()), abs=1e-4
+    )
 
 
 def test_gap_split_needs_an_affine_decode(tiny_chat):

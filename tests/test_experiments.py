@@ -123,6 +123,20 @@ def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):
     assert split["gap"] == pytest.approx(direction["norm"], rel=1e-3)
     assert split["zeroed"] == metrics["features"]
     assert f"features that fall carry {split['lowered']:.2f}" in format_experiment(metrics)
+    zeroed = direction["all_raised_zeroed"]
+    assert zeroed["n_features"] == split["n_raised"] == len(split["raised_features"])
+    condition = metrics["conditions"][zeroed["condition"]]
+    assert condition["group"] == "harmful"
+    (clamp,) = condition["interventions"]
+    assert sorted(clamp["feature_ids"]) == sorted(split["raised_features"])
+    assert set(clamp["values"]) == {0.0}
+    rate = condition["transition_probability"]["mean"]
+    assert (
+        zeroed["transition_probability"] == metrics["summary"]["all_raised_zeroed_harmful"] == rate
+    )
+    assert f"Zeroing all {zeroed['n_features']} rising features leaves {rate:.1%}" in (
+        format_experiment(metrics)
+    )
 
 
 def test_suppression_curve(steer_run):

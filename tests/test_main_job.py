@@ -110,6 +110,12 @@ def test_headline_names_trigger_multiple(tiny_run):
         f"| refusal direction: gap from rising / falling features / error term | {parts} |"
         in report
     )
+    # The tiny SAE trained here has no feature that rises on harmful prompts at the last prompt
+    # position, so the condition is skipped (test_experiments covers it with the shipped SAE).
+    assert split["n_raised"] == 0
+    assert metrics["refusal_direction"]["all_raised_zeroed"] is None
+    assert "all_raised_zeroed_harmful" not in metrics["summary"]
+    assert "rising features = 0" not in report
 
 
 def test_lookup_stage_outputs(tiny_run, capsys):

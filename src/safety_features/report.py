@@ -120,6 +120,14 @@ def headline_rows(metrics: dict) -> list[tuple[str, str]]:
                     f"{split['harmful_projection_all_raised_zeroed']:.2f}",
                 )
             )
+    if summary.get("all_raised_zeroed_harmful") is not None:
+        n_raised = metrics["refusal_direction"]["all_raised_zeroed"]["n_features"]
+        rows.append(
+            (
+                f"all {n_raised} rising features = 0, harmful prompts",
+                f"{summary['all_raised_zeroed_harmful']:.1%}",
+            )
+        )
     if summary.get("random_max_shift_points") is not None:
         rows.append(
             (

@@ -206,6 +206,8 @@ class GapSplit:
     error: float
     n_raised: int
     """Features more active on harmful prompts than on benign ones."""
+    raised_features: list[int]
+    """Those features, the largest part first."""
     top_raised: list[dict]
     """The features with the largest parts among those that rise: feature and part."""
     top_lowered: list[dict]
@@ -263,6 +265,8 @@ def split_gap(
     gap = float((on_harmful.float().cpu().mean(dim=0) - on_benign.float().cpu().mean(dim=0)) @ unit)
     rises, falls = change > 0, change < 0
     raised, lowered = float(parts[rises].sum()), float(parts[falls].sum())
+    rising_ids = torch.nonzero(rises).flatten()
+    rising_ids = rising_ids[torch.argsort(parts[rising_ids], descending=True)]
 
     def largest(mask: torch.Tensor) -> list[dict]:
         ids = torch.nonzero(mask).flatten()
@@ -279,6 +283,7 @@ def split_gap(
         lowered=lowered,
         error=gap - raised - lowered,
         n_raised=int(rises.sum()),
+        raised_features=[int(i) for i in rising_ids],
         top_raised=largest(rises),
         top_lowered=largest(falls),
         zeroed=ids,

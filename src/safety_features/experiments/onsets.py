@@ -646,6 +646,22 @@ def refusal_stage(
     split = split_gap(
         direction, context.loaded_sae.sae, on_harmful, on_benign, zeroed=features, k=len(features)
     )
+    all_raised = None
+    if split is not None and split.raised_features:
+        # Zeroing every feature that rises on harmful prompts shows how far zeroing can go,
+        # because a subset of them is unlikely to suppress more than all of them together.
+        clamp = ClampFeatures(
+            loaded_sae=context.loaded_sae,
+            feature_ids=tuple(split.raised_features),
+            values=(0.0,) * split.n_raised,
+            positions=suppress_positions(settings),
+        )
+        conditions.run(ALL_RAISED_CONDITION, "harmful", [clamp])
+        all_raised = {
+            "condition": ALL_RAISED_CONDITION,
+            "n_features": split.n_raised,
+            "transition_probability": conditions.rate(ALL_RAISED_CONDITION),
+        }
     return {
         "hook_name": direction.hook_name,
         "position": direction.position,
@@ -657,6 +673,7 @@ def refusal_stage(
         "computed_on": {"source": source, "harmful": len(harmful), "benign": len(benign)},
         "decomposition": decomposition.to_dict(),
         "gap_split": split.to_dict() if split is not None else None,
+        "all_raised_zeroed": all_raised,
         "overlap_with_features": len(pursuit & set(features)) / len(features),
         "dose_response": conditions.dose_response(names, list(settings.direction_coefficients)),
         "subtracted_on_harmful": subtracted,
@@ -666,6 +683,9 @@ def refusal_stage(
         },
     }
 
+
+ALL_RAISED_CONDITION = "suppress_all_raised"
+"""The condition that zeroes every SAE feature that rises on harmful prompts (see GapSplit)."""
 
 MATCHED_NEIGHBOURS = 5
 """Candidates per chosen feature in an activation-matched random set (see matched_random_sets)."""
@@ -837,6 +857,8 @@ def headline(conditions: Conditions, n_random: int, trigger_name: str, metrics: 
             strength: conditions.rate(name)
             for strength, name in metrics["refusal_direction"]["subtracted_on_harmful"].items()
         }
+        if metrics["refusal_direction"].get("all_raised_zeroed"):
+            summary["all_raised_zeroed_harmful"] = conditions.rate(ALL_RAISED_CONDITION)
     return summary
 
 

@@ -128,6 +128,13 @@ def format_experiment(metrics: dict) -> str:
                 f"{split['harmful_projection_zeroed']:.2f}; with all {split['n_raised']} rising "
                 f"features zeroed, to {split['harmful_projection_all_raised_zeroed']:.2f}"
             )
+        zeroed = direction.get("all_raised_zeroed")
+        if zeroed:
+            parts.append(
+                f"Zeroing all {zeroed['n_features']} rising features leaves "
+                f"{zeroed['transition_probability']:.1%} of harmful prompts with a safety phase "
+                f"(condition {zeroed['condition']})"
+            )
     if "conditions" in metrics:
         parts.append(text_table(condition_header(metrics), condition_rows(metrics)))
         parts.append(text_table(("dose-response", "critical strength", "width"), fit_rows(metrics)))
