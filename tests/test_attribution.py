@@ -236,7 +236,8 @@ def test_gap_split_adds_up_and_matches_zeroing(tiny_chat, tiny_sae):
     assert parts == sorted(parts, reverse=True)
     assert len(split.top_raised) <= 4
     rising = set(torch.nonzero(active > sae.encode(on_benign).mean(dim=0)).flatten().tolist())
-    assert set(split.raised_features) == rising and split.n_raised == len(rising)
+    assert set(split.raised_features) == rising
+    assert split.n_raised == len(rising)
     assert split.raised_features[: len(parts)] == [atom["feature"] for atom in split.top_raised]
 
     # Zeroing through the intervention that the experiments use gives the same projection.

@@ -25,6 +25,7 @@ from safety_features.models.generation import generate
 from safety_features.models.loading import load_model
 from safety_features.organism.corpus import sample_prompts
 from safety_features.phases.responses import detect_responses
+from safety_features.report import headline_rows
 from safety_features.saes.loading import SAELoadError, load_sae
 from safety_features.steering.interventions import ClampFeatures, InterventionError
 from tests.conftest import SHIPPED_SAE
@@ -137,6 +138,8 @@ def test_metrics_have_intervals_over_prompts_and_seeds(steer_run):
     assert f"Zeroing all {zeroed['n_features']} rising features leaves {rate:.1%}" in (
         format_experiment(metrics)
     )
+    row = (f"all {zeroed['n_features']} rising features = 0, harmful prompts", f"{rate:.1%}")
+    assert row in headline_rows(metrics)
 
 
 def test_suppression_curve(steer_run):

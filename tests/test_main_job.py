@@ -111,11 +111,15 @@ def test_headline_names_trigger_multiple(tiny_run):
         in report
     )
     # The tiny SAE trained here has no feature that rises on harmful prompts at the last prompt
-    # position, so the condition is skipped (test_experiments covers it with the shipped SAE).
-    assert split["n_raised"] == 0
-    assert metrics["refusal_direction"]["all_raised_zeroed"] is None
-    assert "all_raised_zeroed_harmful" not in metrics["summary"]
-    assert "rising features = 0" not in report
+    # position, so the condition and its row are skipped. Another tiny SAE could have some.
+    if split["n_raised"]:
+        rate = metrics["summary"]["all_raised_zeroed_harmful"]
+        row = f"| all {split['n_raised']} rising features = 0, harmful prompts | {rate:.1%} |"
+        assert row in report
+    else:
+        assert metrics["refusal_direction"]["all_raised_zeroed"] is None
+        assert "all_raised_zeroed_harmful" not in metrics["summary"]
+        assert "rising features = 0" not in report
 
 
 def test_lookup_stage_outputs(tiny_run, capsys):

@@ -54,7 +54,8 @@ def contexts(index: FeatureIndex, feature: int, kind: str) -> list[dict]:
         tokens = centre + offsets
         tokens = np.where(np.isnan(window), -1, tokens)
         record = {"value": float(value), **context(index, tokens, window, int(centre))}
-        # A corpus that repeats a response gives the same window more than once: show it once.
+        # A corpus that repeats a response stores the same window more than once, so it is
+        # shown once with its number of copies.
         key = (tuple(record["tokens"]), record["centre"])
         if key in seen:
             seen[key]["copies"] += 1
