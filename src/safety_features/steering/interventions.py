@@ -329,18 +329,19 @@ class TopKFeatureReader:
         self.probe_bias: torch.Tensor | None = None
 
     def full(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the chosen features' activations from every pre-activation, and the k-th
-        largest pre-activation of each row."""
+        """Return the chosen features' activations from every pre-activation, and the indices
+        of each row's k largest pre-activations."""
         hidden = torch.addmm(self.bias, rows, self.weight)
-        kth = torch.topk(hidden, self.k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
+        top = torch.topk(hidden, self.k, dim=-1, sorted=False)
+        kth = top.values.amin(-1, keepdim=True)
         chosen = hidden[:, self.ids]
         # NOTE: a pre-activation tied with the k-th largest counts as active here, while
         # torch.topk keeps only k of the tied values. Exact ties are unlikely in float.
-        return torch.where(chosen >= kth, chosen.relu(), torch.zeros_like(chosen)), kth
+        return torch.where(chosen >= kth, chosen.relu(), torch.zeros_like(chosen)), top.indices
 
-    def choose_probe(self, rows: torch.Tensor, kth: torch.Tensor) -> None:
-        """Take as probe features those most often active on `rows`."""
-        counts = (torch.addmm(self.bias, rows, self.weight) >= kth).sum(dim=0)
+    def choose_probe(self, top_indices: torch.Tensor) -> None:
+        """Choose as probe features those most often among the rows' k largest pre-activations."""
+        counts = torch.bincount(top_indices.flatten(), minlength=self.weight.shape[1])
         counts[self.unique_ids] = -1  # the chosen features join the probe columns first
         n_probe = min(self.n_probe, counts.shape[0] - len(self.unique_ids))
         probe = torch.topk(counts, n_probe).indices.tolist()
@@ -352,9 +353,8 @@ class TopKFeatureReader:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1]).to(self.weight.dtype)
         if self.probe_weight is None or self.probe_bias is None:
-            result, kth = self.full(rows)
-            with torch.no_grad():
-                self.choose_probe(rows.detach(), kth.detach())
+            result, top_indices = self.full(rows)
+            self.choose_probe(top_indices)
             return result.reshape(*x.shape[:-1], len(self.ids))
         probe = torch.addmm(self.probe_bias, rows, self.probe_weight)
         bound = torch.topk(probe, self.k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
