@@ -83,9 +83,11 @@ def main() -> None:
 
     loaded = load_model("organism:chat")
     sae = load_sae(SAE)
-    pool = [p for p in sample_prompts(0, "heldout", args.prompts) if p.group == "harmful"]
-    pool += [p for p in sample_prompts(0, "heldout", args.prompts) if p.group == "benign"]
-    prompts = [p.text for p in pool[: args.prompts]]
+    heldout = sample_prompts(0, "heldout", args.prompts)
+    n_benign = args.prompts // 2
+    pool = [p for p in heldout if p.group == "harmful"][: args.prompts - n_benign]
+    pool += [p for p in heldout if p.group == "benign"][:n_benign]
+    prompts = [p.text for p in pool]
     features = tuple(range(10))
     busiest = densest_features(loaded, sae, prompts, 10)
     direction = refusal_direction(
