@@ -340,7 +340,8 @@ class TopKFeatureReader:
         return torch.where(chosen >= kth, chosen.relu(), torch.zeros_like(chosen)), top.indices
 
     def choose_probe(self, top_indices: torch.Tensor) -> None:
-        """Choose as probe features those most often among the rows' k largest pre-activations."""
+        """Choose as probe features the ones that appear most often among the rows' k largest
+        pre-activations."""
         counts = torch.bincount(top_indices.flatten(), minlength=self.weight.shape[1])
         counts[self.unique_ids] = -1  # the chosen features join the probe columns first
         n_probe = min(self.n_probe, counts.shape[0] - len(self.unique_ids))
